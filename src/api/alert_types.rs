@@ -1,0 +1,141 @@
+//! Request and response bodies of `/alerts/*`.
+
+use poem_openapi::{Enum, Object};
+
+use super::price_input::PriceInput;
+use crate::domain::{Alert, Condition, Status};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum ConditionIn {
+    /// Fire at the first trade at or above the target.
+    Above,
+    /// Fire at the first trade at or below the target.
+    Below,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum ConditionOut {
+    Above,
+    Below,
+    /// Chosen by the first price seen.
+    Cross,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum StatusOut {
+    Created,
+    Triggered,
+    Deleted,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum StatusFilter {
+    Created,
+    /// Same as `created`: armed and waiting.
+    Active,
+    Triggered,
+    Deleted,
+}
+
+impl StatusFilter {
+    pub fn status(self) -> Status {
+        match self {
+            StatusFilter::Created | StatusFilter::Active => Status::Created,
+            StatusFilter::Triggered => Status::Triggered,
+            StatusFilter::Deleted => Status::Deleted,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct AlertCreate {
+    /// A Binance spot symbol such as `BTCUSDT`; lower case is accepted and upper-cased.
+    #[oai(validator(pattern = r"^[A-Za-z0-9]{2,20}$"))]
+    pub cryptocurrency: String,
+    pub target_price: PriceInput,
+    /// Omit it to let the current price decide.
+    pub condition: Option<ConditionIn>,
+}
+
+#[derive(Debug, Clone, Object)]
+pub struct AlertOut {
+    pub id: i64,
+    pub cryptocurrency: String,
+    /// Exactly as it was given.
+    pub target_price: String,
+    pub condition: ConditionOut,
+    pub status: StatusOut,
+    /// The owner's user id.
+    pub user: i64,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    pub triggered_at: Option<String>,
+    /// The price of the trade that fired the alert.
+    pub triggered_price: Option<String>,
+}
+
+#[derive(Debug, Clone, Object)]
+pub struct AlertList {
+    pub results: Vec<AlertOut>,
+    /// Alerts matching the filters, on all pages.
+    pub count: i64,
+    /// Absolute URL of the next page, or null on the last page.
+    pub next: Option<String>,
+    /// Absolute URL of the previous page, or null on the first page.
+    pub previous: Option<String>,
+}
+
+/// RFC 3339 with milliseconds, UTC.
+pub fn format_millis(millis: i64) -> String {
+    let nanos = i128::from(millis) * 1_000_000;
+    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::macros::format_description!(
+                "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+            ))
+            .ok()
+        })
+        .unwrap_or_default()
+}
+
+impl From<&Alert> for AlertOut {
+    fn from(alert: &Alert) -> Self {
+        Self {
+            id: alert.id.0,
+            cryptocurrency: alert.symbol.to_string(),
+            target_price: alert.target.to_string(),
+            condition: match alert.condition {
+                Condition::Above => ConditionOut::Above,
+                Condition::Below => ConditionOut::Below,
+                Condition::Cross => ConditionOut::Cross,
+            },
+            status: match alert.status {
+                Status::Created => StatusOut::Created,
+                Status::Triggered => StatusOut::Triggered,
+                Status::Deleted => StatusOut::Deleted,
+            },
+            user: alert.user_id.0,
+            created_at: format_millis(alert.created_at),
+            triggered_at: alert.triggered_at.map(format_millis),
+            triggered_price: alert.triggered_price.map(|p| p.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn formats_utc_millis() {
+        assert_eq!(super::format_millis(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            super::format_millis(1_672_515_782_136),
+            "2022-12-31T19:43:02.136Z"
+        );
+    }
+}

@@ -1,0 +1,285 @@
+//! `/alerts/*`: create, list, read and delete the caller's alerts.
+
+use std::sync::Arc;
+
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, OpenApi};
+
+use super::alert_types::{AlertCreate, AlertList, AlertOut, ConditionIn, StatusFilter};
+use super::bearer::BearerAuth;
+use super::cached_json::CachedJson;
+use super::error::ApiError;
+use super::ApiTags;
+use crate::app::AppState;
+use crate::domain::{AlertId, Condition, NewAlert, Symbol, UserId};
+use crate::store::AlertFilter;
+
+pub const DEFAULT_PAGE_SIZE: u64 = 10;
+
+pub struct AlertsApi;
+
+/// One cached list response: a user's filters and page.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ListKey {
+    status: Option<StatusFilter>,
+    symbol: Option<String>,
+    page: u64,
+    page_size: u64,
+}
+
+#[derive(ApiResponse)]
+pub enum AlertCreated {
+    /// The alert is armed.
+    #[oai(status = 201)]
+    Created(Json<AlertOut>),
+}
+
+#[derive(ApiResponse)]
+pub enum AlertFound {
+    #[oai(status = 200)]
+    Ok(Json<AlertOut>),
+}
+
+#[derive(ApiResponse)]
+pub enum AlertListed {
+    /// A page of alerts, newest first.
+    #[oai(status = 200)]
+    Ok(CachedJson<AlertList>),
+}
+
+#[derive(ApiResponse)]
+pub enum AlertDeleted {
+    /// The alert is deleted (kept as history, listed with `status=deleted`).
+    #[oai(status = 204)]
+    NoContent,
+}
+
+fn status_name(filter: StatusFilter) -> &'static str {
+    match filter {
+        StatusFilter::Created => "created",
+        StatusFilter::Active => "active",
+        StatusFilter::Triggered => "triggered",
+        StatusFilter::Deleted => "deleted",
+    }
+}
+
+impl AlertsApi {
+    async fn do_create(
+        state: &AppState,
+        auth: BearerAuth,
+        body: AlertCreate,
+    ) -> Result<AlertCreated, ApiError> {
+        let user = auth.user(&state).await?;
+        let symbol = Symbol::parse(&body.cryptocurrency)
+            .map_err(|msg| ApiError::bad_request(format!("cryptocurrency {msg}")))?;
+        let target = body
+            .target_price
+            .to_price()
+            .map_err(ApiError::bad_request)?;
+        let condition = match body.condition {
+            Some(ConditionIn::Above) => Condition::Above,
+            Some(ConditionIn::Below) => Condition::Below,
+            None => Condition::Cross,
+        };
+        let alert = state
+            .store
+            .create_alert(
+                user,
+                NewAlert {
+                    symbol,
+                    target,
+                    condition,
+                },
+            )
+            .await?;
+        state.lists.invalidate_user(user);
+        Ok(AlertCreated::Created(Json(AlertOut::from(&alert))))
+    }
+
+    async fn do_delete(
+        state: &AppState,
+        auth: BearerAuth,
+        id: i64,
+    ) -> Result<AlertDeleted, ApiError> {
+        let user = auth.user(&state).await?;
+        match state.store.delete_alert(user, AlertId(id)).await? {
+            Some(_) => {
+                state.lists.invalidate_user(user);
+                Ok(AlertDeleted::NoContent)
+            }
+            None => Err(not_found(id)),
+        }
+    }
+
+    fn page_url(state: &AppState, key: &ListKey, page: u64) -> String {
+        let mut url = format!(
+            "{}/alerts/?page={page}&page_size={}",
+            state.public_url, key.page_size
+        );
+        if let Some(status) = key.status {
+            url.push_str("&status=");
+            url.push_str(status_name(status));
+        }
+        if let Some(symbol) = &key.symbol {
+            url.push_str("&cryptocurrency=");
+            url.push_str(symbol);
+        }
+        url
+    }
+
+    async fn load_page(
+        state: &AppState,
+        user: UserId,
+        key: &ListKey,
+    ) -> Result<CachedJson<AlertList>, ApiError> {
+        let filter = AlertFilter {
+            status: key.status.map(|s| s.status().as_str()),
+            symbol: key.symbol.clone(),
+        };
+        let limit = key.page_size as i64;
+        let offset = (key.page - 1)
+            .saturating_mul(key.page_size)
+            .min(i64::MAX as u64) as i64;
+        let page = state.store.list_alerts(user, filter, limit, offset).await?;
+        let last_page = (page.count as u64).div_ceil(key.page_size).max(1);
+        if key.page > last_page {
+            return Err(ApiError::not_found(format!(
+                "page {} does not exist; the last page is {last_page}",
+                key.page
+            )));
+        }
+        let list = AlertList {
+            results: page.alerts.iter().map(AlertOut::from).collect(),
+            count: page.count,
+            next: (key.page < last_page).then(|| Self::page_url(state, key, key.page + 1)),
+            previous: (key.page > 1).then(|| Self::page_url(state, key, key.page - 1)),
+        };
+        Ok(CachedJson::serialize(&list))
+    }
+}
+
+fn not_found(id: i64) -> ApiError {
+    ApiError::not_found(format!("alert {id} not found"))
+}
+
+#[OpenApi(tag = "ApiTags::Alerts")]
+impl AlertsApi {
+    /// Create an alert.
+    ///
+    /// `target_price` is compared exactly. Without `condition` the alert fires on the first
+    /// crossing in either direction from the price when it was created.
+    #[oai(
+        path = "/alerts/create",
+        method = "post",
+        operation_id = "create_alert"
+    )]
+    async fn create(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: BearerAuth,
+        body: Json<AlertCreate>,
+    ) -> Result<AlertCreated, ApiError> {
+        Self::do_create(&state, auth, body.0).await
+    }
+
+    /// Create an alert (same as `POST /alerts/create/`).
+    #[oai(path = "/alerts", method = "post", operation_id = "create_alert_alias")]
+    async fn create_alias(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: BearerAuth,
+        body: Json<AlertCreate>,
+    ) -> Result<AlertCreated, ApiError> {
+        Self::do_create(&state, auth, body.0).await
+    }
+
+    /// List your alerts, newest first.
+    ///
+    /// Deleted alerts appear only with `status=deleted`.
+    #[oai(path = "/alerts", method = "get", operation_id = "list_alerts")]
+    #[allow(clippy::too_many_arguments)]
+    async fn list(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: BearerAuth,
+        /// Page number, from 1.
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000000")))]
+        page: Query<Option<u64>>,
+        /// Alerts per page, at most 100 (default 10).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+        page_size: Query<Option<u64>>,
+        /// Alias of `page_size`.
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+        per_page: Query<Option<u64>>,
+        /// `created` (or its alias `active`), `triggered` or `deleted`.
+        status: Query<Option<StatusFilter>>,
+        /// Only alerts for this symbol (any case).
+        #[oai(validator(pattern = r"^[A-Za-z0-9]{2,20}$"))]
+        cryptocurrency: Query<Option<String>>,
+    ) -> Result<AlertListed, ApiError> {
+        let user = auth.user(&state).await?;
+        let symbol = cryptocurrency
+            .0
+            .map(|s| Symbol::parse(&s).map(|s| s.to_string()))
+            .transpose()
+            .map_err(|msg| ApiError::bad_request(format!("cryptocurrency {msg}")))?;
+        let key = ListKey {
+            status: status.0,
+            symbol,
+            page: page.0.unwrap_or(1),
+            page_size: page_size.0.or(per_page.0).unwrap_or(DEFAULT_PAGE_SIZE),
+        };
+        let (hit, generation, key) = state.lists.get(user, key);
+        if let Some(bytes) = hit {
+            return Ok(AlertListed::Ok(CachedJson::from_bytes((*bytes).clone())));
+        }
+        let body = Self::load_page(&state, user, &key).await?;
+        state
+            .lists
+            .insert(user, generation, key, Arc::new(body.bytes()));
+        Ok(AlertListed::Ok(body))
+    }
+
+    /// One of your alerts, deleted ones included.
+    #[oai(path = "/alerts/:id", method = "get", operation_id = "get_alert")]
+    async fn get(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: BearerAuth,
+        id: Path<i64>,
+    ) -> Result<AlertFound, ApiError> {
+        let user = auth.user(&state).await?;
+        match state.store.get_alert(user, AlertId(id.0)).await? {
+            Some(alert) => Ok(AlertFound::Ok(Json(AlertOut::from(&alert)))),
+            None => Err(not_found(id.0)),
+        }
+    }
+
+    /// Delete one of your alerts; it stays in the history with status `deleted`.
+    #[oai(path = "/alerts/:id", method = "delete", operation_id = "delete_alert")]
+    async fn delete(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: BearerAuth,
+        id: Path<i64>,
+    ) -> Result<AlertDeleted, ApiError> {
+        Self::do_delete(&state, auth, id.0).await
+    }
+
+    /// Delete one of your alerts (same as `DELETE /alerts/{id}/`).
+    #[oai(
+        path = "/alerts/delete/:id",
+        method = "delete",
+        operation_id = "delete_alert_alias"
+    )]
+    async fn delete_alias(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: BearerAuth,
+        id: Path<i64>,
+    ) -> Result<AlertDeleted, ApiError> {
+        Self::do_delete(&state, auth, id.0).await
+    }
+}

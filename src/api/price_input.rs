@@ -1,0 +1,105 @@
+//! `target_price` as a client sends it: a JSON number or a decimal string, kept as exact text.
+//! serde_json's `arbitrary_precision` keeps a number's digits, so `65000.12345678` is never
+//! rounded through binary floating point.
+
+use std::borrow::Cow;
+
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
+use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
+use serde_json::Value;
+
+use crate::domain::{Price, PriceError};
+
+/// A positive decimal with at most 8 places and at most 11 digits before the point.
+pub const PRICE_PATTERN: &str = r"^0*(?:[1-9][0-9]{0,10}(?:\.[0-9]{1,8})?|0\.(?:[1-9][0-9]{0,7}|0[1-9][0-9]{0,6}|00[1-9][0-9]{0,5}|000[1-9][0-9]{0,4}|0000[1-9][0-9]{0,3}|00000[1-9][0-9]{0,2}|000000[1-9][0-9]?|0000000[1-9]))$";
+
+#[derive(Debug, Clone)]
+pub enum PriceInput {
+    Text(String),
+    Number(String),
+}
+
+impl PriceInput {
+    /// Parses exactly; `0` and anything above 100 billion or finer than 1e-8 are refused.
+    pub fn to_price(&self) -> Result<Price, String> {
+        let parsed = match self {
+            PriceInput::Text(text) => Price::parse(text),
+            PriceInput::Number(text) => Price::parse_json_number(text),
+        };
+        match parsed {
+            Ok(price) if price.is_zero() => Err("target_price must be greater than 0".into()),
+            Ok(price) => Ok(price),
+            Err(PriceError::Syntax) => Err(
+                "target_price must be a positive decimal number like 65000 or \"0.00012\"".into(),
+            ),
+            Err(err) => Err(format!("target_price {err}")),
+        }
+    }
+}
+
+impl Type for PriceInput {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        "PriceInput".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        let text = MetaSchema {
+            pattern: Some(PRICE_PATTERN.to_string()),
+            max_length: Some(40),
+            example: Some(Value::String("65000.50".into())),
+            ..MetaSchema::new("string")
+        };
+        let number = MetaSchema {
+            minimum: Some(0.00000001),
+            maximum: Some(99_999_999_999.0),
+            multiple_of: Some(0.00000001),
+            example: Some(serde_json::json!(65000)),
+            ..MetaSchema::new("number")
+        };
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            description: Some(
+                "A price > 0 with at most 8 decimal places, as a decimal string (preferred) \
+                 or a JSON number; compared exactly, returned exactly as given.",
+            ),
+            any_of: vec![
+                MetaSchemaRef::Inline(Box::new(text)),
+                MetaSchemaRef::Inline(Box::new(number)),
+            ],
+            ..MetaSchema::ANY
+        }))
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(
+        &'a self,
+    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        Box::new(self.as_raw_value().into_iter())
+    }
+}
+
+impl ParseFromJSON for PriceInput {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        match value {
+            Some(Value::String(text)) => Ok(PriceInput::Text(text)),
+            Some(Value::Number(number)) => Ok(PriceInput::Number(number.to_string())),
+            _ => Err(ParseError::custom(
+                "target_price must be a decimal string or a number",
+            )),
+        }
+    }
+}
+
+impl ToJSON for PriceInput {
+    fn to_json(&self) -> Option<Value> {
+        match self {
+            PriceInput::Text(text) | PriceInput::Number(text) => Some(Value::String(text.clone())),
+        }
+    }
+}

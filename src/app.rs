@@ -1,0 +1,82 @@
+//! The running service: shared state, and `run`, which serves until told to stop.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use poem::listener::TcpAcceptor;
+use poem::Server;
+
+use crate::api::{self, ListKey};
+use crate::auth::{self, Accounts, AuthError};
+use crate::config::{Config, ConfigError};
+use crate::store::cache::ListCache;
+use crate::store::{Store, StoreError};
+
+/// How long in-flight requests may take to finish after shutdown is asked for.
+const GRACE: Duration = Duration::from_secs(8);
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot set up the JWT secret: {0}")]
+    Secret(std::io::Error),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub struct AppState {
+    pub config: Config,
+    pub store: Store,
+    pub accounts: Accounts,
+    pub lists: ListCache<ListKey, Bytes>,
+    /// `server.public_url` without a trailing slash.
+    pub public_url: String,
+}
+
+impl AppState {
+    /// Opens the database (migrating it), loads or creates the JWT secret, builds the caches.
+    pub fn new(config: Config) -> Result<Self, AppError> {
+        let store = Store::open(&config.storage.data_dir, config.storage.busy_timeout.get())?;
+        let secret = auth::load_or_create_jwt_secret(
+            config.auth.jwt_secret.as_ref(),
+            &config.storage.data_dir,
+        )
+        .map_err(AppError::Secret)?;
+        let accounts = Accounts::new(store.clone(), &config.auth, &secret)?;
+        let lists = ListCache::new(
+            config.cache.enabled,
+            config.cache.ttl.get(),
+            config.cache.max_entries,
+        );
+        Ok(Self {
+            public_url: config.public_url(),
+            config,
+            store,
+            accounts,
+            lists,
+        })
+    }
+}
+
+/// Serves the API on `listener` until `shutdown` completes, then lets in-flight requests finish.
+pub async fn run(
+    state: Arc<AppState>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), AppError> {
+    let addr = listener.local_addr()?;
+    let acceptor = TcpAcceptor::from_tokio(listener)?;
+    tracing::info!(%addr, docs = %format!("{}/docs", state.public_url), "pricealert is listening");
+    Server::new_with_acceptor(acceptor)
+        .run_with_graceful_shutdown(api::routes(state), shutdown, Some(GRACE))
+        .await?;
+    tracing::info!("server stopped");
+    Ok(())
+}

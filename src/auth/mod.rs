@@ -1,0 +1,206 @@
+//! Accounts: registration, login, refresh-token rotation and logout.
+
+mod jwt;
+mod password;
+mod secret_file;
+
+use rand::RngCore;
+
+pub use jwt::{Claims, TokenKeys, TokenKind};
+pub use password::PasswordHashes;
+pub use secret_file::load_or_create_jwt_secret;
+
+use crate::config::AuthConfig;
+use crate::domain::{account, UserId};
+use crate::store::{RefreshOutcome, Store, StoreError, UserRecord};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0} is already taken")]
+    Taken(&'static str),
+    #[error("invalid username or password")]
+    BadCredentials,
+    #[error("invalid or expired token")]
+    InvalidToken,
+    #[error("refresh token was already used; every token of this login is now revoked")]
+    TokenReused,
+    #[error("too many password checks in progress; try again shortly")]
+    Busy,
+    #[error("{0}")]
+    Internal(String),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for AuthError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Conflict(field) => AuthError::Taken(field),
+            other => AuthError::Store(other),
+        }
+    }
+}
+
+/// A freshly issued access + refresh pair.
+#[derive(Debug)]
+pub struct TokenPair {
+    pub access: String,
+    pub refresh: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+}
+
+#[derive(Clone)]
+pub struct Accounts {
+    store: Store,
+    hashes: PasswordHashes,
+    keys: TokenKeys,
+    access_ttl_secs: i64,
+    refresh_ttl_secs: i64,
+}
+
+fn random_id() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+fn now_secs() -> i64 {
+    crate::store::now_millis() / 1000
+}
+
+impl Accounts {
+    pub fn new(
+        store: Store,
+        config: &AuthConfig,
+        secret: &crate::config::Secret,
+    ) -> Result<Self, AuthError> {
+        Ok(Self {
+            store,
+            hashes: PasswordHashes::new(config.hash_concurrency, config.hash_queue)?,
+            keys: TokenKeys::new(secret),
+            access_ttl_secs: config.access_ttl.get().as_secs() as i64,
+            refresh_ttl_secs: config.refresh_ttl.get().as_secs() as i64,
+        })
+    }
+
+    pub async fn register(
+        &self,
+        username: String,
+        email: String,
+        password: String,
+    ) -> Result<UserRecord, AuthError> {
+        account::check_username(&username).map_err(AuthError::Invalid)?;
+        account::check_email(&email).map_err(AuthError::Invalid)?;
+        account::check_password(&password).map_err(AuthError::Invalid)?;
+        let hash = self.hashes.hash(password).await?;
+        Ok(self.store.create_user(username, email, hash).await?)
+    }
+
+    /// The same answer, and the same cost, for an unknown user and a wrong password.
+    pub async fn login(
+        &self,
+        username: String,
+        password: String,
+    ) -> Result<(UserRecord, TokenPair), AuthError> {
+        let user = if account::check_username(&username).is_ok() {
+            self.store.user_by_username(username).await?
+        } else {
+            None
+        };
+        let hash = user.as_ref().map(|u| u.password_hash.clone());
+        if !self.hashes.verify(password, hash).await? {
+            return Err(AuthError::BadCredentials);
+        }
+        let user = user.ok_or(AuthError::BadCredentials)?;
+        let pair = self.start_family(user.id).await?;
+        Ok((user, pair))
+    }
+
+    async fn start_family(&self, user: UserId) -> Result<TokenPair, AuthError> {
+        let family = random_id();
+        let jti = random_id();
+        let expires_at = now_secs() + self.refresh_ttl_secs;
+        self.store
+            .insert_refresh(jti.clone(), family.clone(), user, expires_at * 1000)
+            .await?;
+        self.pair(user, jti, family, expires_at)
+    }
+
+    fn pair(
+        &self,
+        user: UserId,
+        jti: String,
+        family: String,
+        refresh_exp: i64,
+    ) -> Result<TokenPair, AuthError> {
+        let now = now_secs();
+        let access = self.keys.sign(&Claims {
+            sub: user.0.to_string(),
+            iss: jwt::ISSUER.to_string(),
+            iat: now,
+            exp: now + self.access_ttl_secs,
+            typ: TokenKind::Access,
+            jti: None,
+            fam: None,
+        })?;
+        let refresh = self.keys.sign(&Claims {
+            sub: user.0.to_string(),
+            iss: jwt::ISSUER.to_string(),
+            iat: now,
+            exp: refresh_exp,
+            typ: TokenKind::Refresh,
+            jti: Some(jti),
+            fam: Some(family),
+        })?;
+        Ok(TokenPair {
+            access,
+            refresh,
+            expires_in: self.access_ttl_secs as u64,
+        })
+    }
+
+    /// Uses up the refresh token and returns the next pair of the same login. A token used
+    /// twice revokes the whole login.
+    pub async fn refresh(&self, token: &str) -> Result<TokenPair, AuthError> {
+        let claims = self.keys.verify(token, TokenKind::Refresh)?;
+        let (Some(jti), Some(family)) = (claims.jti, claims.fam) else {
+            return Err(AuthError::InvalidToken);
+        };
+        let next = random_id();
+        match self.store.rotate_refresh(jti, next.clone()).await? {
+            RefreshOutcome::Rotated {
+                user_id,
+                expires_at,
+            } => self.pair(user_id, next, family, expires_at / 1000),
+            RefreshOutcome::Reused => {
+                tracing::warn!(user = %claims.sub, "refresh token reused; login revoked");
+                Err(AuthError::TokenReused)
+            }
+            RefreshOutcome::Invalid => Err(AuthError::InvalidToken),
+        }
+    }
+
+    /// Revokes every refresh token of the login this token belongs to.
+    pub async fn logout(&self, token: &str) -> Result<(), AuthError> {
+        let claims = self.keys.verify(token, TokenKind::Refresh)?;
+        let jti = claims.jti.ok_or(AuthError::InvalidToken)?;
+        if self.store.revoke_family_of(jti).await? {
+            Ok(())
+        } else {
+            Err(AuthError::InvalidToken)
+        }
+    }
+
+    /// The user an access token speaks for, if the token is valid and the user still exists.
+    pub async fn authenticate(&self, token: &str) -> Result<UserId, AuthError> {
+        let user = self.keys.verify(token, TokenKind::Access)?.user_id()?;
+        if self.store.user_exists(user).await? {
+            Ok(user)
+        } else {
+            Err(AuthError::InvalidToken)
+        }
+    }
+}

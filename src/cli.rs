@@ -1,0 +1,168 @@
+//! The command line: `serve` and the admin commands.
+
+use std::io::{BufRead, IsTerminal};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use crate::app::{self, AppError, AppState};
+use crate::auth::Accounts;
+use crate::config::{Config, Overrides};
+use crate::store::{self, Store};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "pricealert",
+    version,
+    about = "Self-hosted cryptocurrency price alerts"
+)]
+pub struct Cli {
+    /// Config file (default: ./config.toml when it exists).
+    #[arg(long, global = true, env = "PRICEALERT_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Where the database and generated secrets live (default ./data).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve {
+        /// Address to listen on (default 127.0.0.1:8080).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<SocketAddr>,
+    },
+    /// Apply pending database migrations and print the schema version.
+    Migrate,
+    /// Create a user; the password is read from stdin or prompted for, never taken from argv.
+    CreateUser {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: String,
+    },
+    /// Print the OpenAPI document as YAML.
+    Openapi,
+    /// Validate the configuration and print it with secrets redacted.
+    CheckConfig,
+}
+
+impl Cli {
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            config_path: self.config.clone(),
+            data_dir: self.data_dir.clone(),
+            listen: match &self.command {
+                Command::Serve { listen } => *listen,
+                _ => None,
+            },
+        }
+    }
+}
+
+/// Runs a command other than `openapi` with its loaded configuration.
+pub async fn dispatch(command: Command, config: Config) -> Result<(), AppError> {
+    match command {
+        Command::Serve { .. } => serve(config).await,
+        Command::Migrate => {
+            let data_dir = config.storage.data_dir.clone();
+            let busy = config.storage.busy_timeout.get();
+            let (before, after) =
+                tokio::task::spawn_blocking(move || store::migrate(&data_dir, busy))
+                    .await
+                    .map_err(|err| AppError::Io(std::io::Error::other(err)))??;
+            if before == after {
+                println!("schema is up to date at version {after}");
+            } else {
+                println!("migrated schema from version {before} to {after}");
+            }
+            Ok(())
+        }
+        Command::CreateUser { username, email } => create_user(config, username, email).await,
+        Command::CheckConfig => {
+            print!("{}", config.to_redacted_toml());
+            if config.auth.jwt_secret.is_none() {
+                println!(
+                    "# auth.jwt_secret is not set: a generated secret is kept in {}",
+                    config.storage.data_dir.join("jwt_secret").display()
+                );
+            }
+            Ok(())
+        }
+        Command::Openapi => {
+            print!("{}", crate::api::spec_yaml());
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: Config) -> Result<(), AppError> {
+    let listen = config.server.listen;
+    let state = Arc::new(AppState::new(config)?);
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|err| {
+        AppError::Io(std::io::Error::new(
+            err.kind(),
+            format!("cannot listen on {listen}: {err}"),
+        ))
+    })?;
+    app::run(state, listener, shutdown_signal()).await
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown requested");
+}
+
+fn read_password() -> Result<String, AppError> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        let first = rpassword::prompt_password("Password: ")?;
+        let again = rpassword::prompt_password("Repeat password: ")?;
+        if first != again {
+            return Err(AppError::Io(std::io::Error::other("the passwords differ")));
+        }
+        return Ok(first);
+    }
+    let mut line = String::new();
+    stdin.lock().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+async fn create_user(config: Config, username: String, email: String) -> Result<(), AppError> {
+    let password = tokio::task::spawn_blocking(read_password)
+        .await
+        .map_err(|err| AppError::Io(std::io::Error::other(err)))??;
+    let store = Store::open(&config.storage.data_dir, config.storage.busy_timeout.get())?;
+    let secret = crate::auth::load_or_create_jwt_secret(
+        config.auth.jwt_secret.as_ref(),
+        &config.storage.data_dir,
+    )
+    .map_err(AppError::Secret)?;
+    let accounts = Accounts::new(store, &config.auth, &secret)?;
+    let user = accounts.register(username, email, password).await?;
+    println!("created user {} (id {})", user.username, user.id);
+    Ok(())
+}

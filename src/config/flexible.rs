@@ -1,0 +1,59 @@
+//! Numbers and booleans arrive as native TOML values from the file but as text from the
+//! environment; these deserializers accept both so every layer feeds the same struct.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::str::FromStr;
+
+use serde::de::{self, Deserializer, Visitor};
+
+pub fn deserialize<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: FromStr,
+    T::Err: fmt::Display,
+{
+    deserializer.deserialize_any(TextOrNative(PhantomData))
+}
+
+struct TextOrNative<T>(PhantomData<T>);
+
+impl<T> TextOrNative<T>
+where
+    T: FromStr,
+    T::Err: fmt::Display,
+{
+    fn parse<E: de::Error>(text: &str) -> Result<T, E> {
+        text.trim()
+            .parse()
+            .map_err(|err| E::custom(format!("`{text}`: {err}")))
+    }
+}
+
+impl<T> Visitor<'_> for TextOrNative<T>
+where
+    T: FromStr,
+    T::Err: fmt::Display,
+{
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a number, a boolean or text")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
+        Self::parse(v)
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<T, E> {
+        Self::parse(&v.to_string())
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<T, E> {
+        Self::parse(&v.to_string())
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<T, E> {
+        Self::parse(&v.to_string())
+    }
+}

@@ -1,0 +1,324 @@
+//! Configuration, layered: built-in defaults, then `config.toml`, then `PRICEALERT_<SECTION>__<KEY>`
+//! environment variables, then command-line flags. Every key is documented in `config.toml.example`.
+
+mod duration;
+mod flexible;
+mod secret;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use duration::HumanDuration;
+pub use secret::{Secret, REDACTED};
+
+pub const ENV_PREFIX: &str = "PRICEALERT_";
+/// Environment variables with the prefix that are not config keys.
+const ENV_NOT_KEYS: [&str; 1] = ["PRICEALERT_CONFIG"];
+const DEFAULT_FILE: &str = "config.toml";
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub storage: StorageConfig,
+    pub auth: AuthConfig,
+    pub cache: CacheConfig,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Base of the absolute URLs the server hands out (pagination links, email links).
+    pub public_url: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StorageConfig {
+    pub data_dir: PathBuf,
+    pub busy_timeout: HumanDuration,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuthConfig {
+    /// When unset, a random secret is generated once and kept in the data dir.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwt_secret: Option<Secret>,
+    pub access_ttl: HumanDuration,
+    pub refresh_ttl: HumanDuration,
+    /// Password hashes computed at once; each takes ~19 MiB and tens of milliseconds.
+    #[serde(deserialize_with = "flexible::deserialize")]
+    pub hash_concurrency: usize,
+    /// Hash requests allowed to wait for a slot before new ones are refused with 503.
+    #[serde(deserialize_with = "flexible::deserialize")]
+    pub hash_queue: usize,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CacheConfig {
+    #[serde(deserialize_with = "flexible::deserialize")]
+    pub enabled: bool,
+    pub ttl: HumanDuration,
+    #[serde(deserialize_with = "flexible::deserialize")]
+    pub max_entries: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+        }
+    }
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./data"),
+            busy_timeout: HumanDuration::secs(5),
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            jwt_secret: None,
+            access_ttl: HumanDuration::secs(15 * 60),
+            refresh_ttl: HumanDuration::secs(7 * 86_400),
+            hash_concurrency: 2,
+            hash_queue: 64,
+        }
+    }
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            ttl: HumanDuration::secs(60),
+            max_entries: 10_000,
+        }
+    }
+}
+
+/// Values given on the command line; they win over every other layer.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub config_path: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("unknown key `{key}` in config file {path}")]
+    UnknownKey { key: String, path: PathBuf },
+    #[error("invalid value for `{key}` ({origin}): {message}")]
+    Invalid {
+        key: String,
+        origin: String,
+        message: String,
+    },
+}
+
+/// A loaded configuration and the warnings found on the way (logged once logging is up).
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Config,
+    pub warnings: Vec<String>,
+}
+
+impl Config {
+    /// Builds the effective configuration from every layer; `env` is the process environment.
+    pub fn load(
+        overrides: &Overrides,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Loaded, ConfigError> {
+        let mut warnings = Vec::new();
+        let (file_table, file_path) = read_file(overrides.config_path.as_deref())?;
+        let file_origin = file_path
+            .as_ref()
+            .map(|p| format!("in {}", p.display()))
+            .unwrap_or_default();
+
+        // The file alone first, so an unknown key there is an error naming the file.
+        if let Some(path) = &file_path {
+            let mut unknown = Vec::new();
+            let _ = deserialize(file_table.clone(), &mut unknown);
+            if let Some(key) = unknown.into_iter().next() {
+                return Err(ConfigError::UnknownKey {
+                    key,
+                    path: path.clone(),
+                });
+            }
+        }
+
+        let mut table = file_table;
+        let mut env_origin: HashMap<String, String> = HashMap::new();
+        for (name, value) in env {
+            let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            if ENV_NOT_KEYS.contains(&name.as_str()) {
+                continue;
+            }
+            let Some((section, key)) = rest
+                .split_once("__")
+                .filter(|(s, k)| !s.is_empty() && !k.is_empty() && !k.contains("__"))
+            else {
+                warnings.push(format!(
+                    "ignoring environment variable {name}: expected {ENV_PREFIX}<SECTION>__<KEY>"
+                ));
+                continue;
+            };
+            let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
+            let entry = table
+                .entry(section.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            if let toml::Value::Table(section_table) = entry {
+                section_table.insert(key.clone(), toml::Value::String(value));
+                env_origin.insert(format!("{section}.{key}"), name);
+            }
+        }
+
+        let mut unknown = Vec::new();
+        let mut config = deserialize(table, &mut unknown).map_err(|(key, message)| {
+            let origin = match env_origin.get(&key) {
+                Some(var) => format!("from environment variable {var}"),
+                None if !file_origin.is_empty() => file_origin.clone(),
+                None => "built-in default".to_string(),
+            };
+            ConfigError::Invalid {
+                key,
+                origin,
+                message,
+            }
+        })?;
+        for key in unknown {
+            let var = env_origin
+                .iter()
+                .find(|(path, _)| key.starts_with(path.as_str()))
+                .map(|(_, var)| var.clone())
+                .unwrap_or_else(|| key.clone());
+            warnings.push(format!(
+                "ignoring environment variable {var}: `{key}` is not a config key"
+            ));
+        }
+
+        if let Some(dir) = &overrides.data_dir {
+            config.storage.data_dir = dir.clone();
+        }
+        if let Some(listen) = overrides.listen {
+            config.server.listen = listen;
+        }
+        config.validate()?;
+        Ok(Loaded { config, warnings })
+    }
+
+    /// Checks what types alone cannot, and fills in values derived from others.
+    pub fn validate(&mut self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: &str| ConfigError::Invalid {
+            key: key.to_string(),
+            origin: "effective configuration".to_string(),
+            message: message.to_string(),
+        };
+        let public_url = match self.server.public_url.take() {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.server.listen),
+        };
+        if !(public_url.starts_with("http://") || public_url.starts_with("https://"))
+            || public_url.contains(char::is_whitespace)
+        {
+            return Err(invalid(
+                "server.public_url",
+                "must be an http:// or https:// URL, like https://alerts.example.com",
+            ));
+        }
+        self.server.public_url = Some(public_url);
+        if let Some(secret) = &self.auth.jwt_secret {
+            if secret.expose().len() < 32 {
+                return Err(invalid(
+                    "auth.jwt_secret",
+                    "must be at least 32 characters (or leave it unset to generate one)",
+                ));
+            }
+        }
+        if self.auth.access_ttl.get().is_zero() {
+            return Err(invalid("auth.access_ttl", "must be longer than 0s"));
+        }
+        if self.auth.refresh_ttl <= self.auth.access_ttl {
+            return Err(invalid(
+                "auth.refresh_ttl",
+                "must be longer than auth.access_ttl",
+            ));
+        }
+        if self.auth.hash_concurrency == 0 {
+            return Err(invalid("auth.hash_concurrency", "must be at least 1"));
+        }
+        if self.storage.data_dir.as_os_str().is_empty() {
+            return Err(invalid("storage.data_dir", "must not be empty"));
+        }
+        Ok(())
+    }
+
+    /// The public base URL without a trailing slash.
+    pub fn public_url(&self) -> String {
+        self.server
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.server.listen))
+    }
+
+    /// The configuration as TOML, secrets replaced by a placeholder.
+    pub fn to_redacted_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|err| format!("# cannot render: {err}\n"))
+    }
+}
+
+fn read_file(explicit: Option<&Path>) -> Result<(toml::Table, Option<PathBuf>), ConfigError> {
+    let path = match explicit {
+        Some(path) => path.to_path_buf(),
+        None if Path::new(DEFAULT_FILE).is_file() => PathBuf::from(DEFAULT_FILE),
+        None => return Ok((toml::Table::new(), None)),
+    };
+    let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    let table = text
+        .parse::<toml::Table>()
+        .map_err(|err| ConfigError::Syntax {
+            path: path.clone(),
+            message: err.message().to_string(),
+        })?;
+    Ok((table, Some(path)))
+}
+
+/// Deserializes, collecting ignored (unknown) keys; an error comes back as (key path, message).
+fn deserialize(table: toml::Table, unknown: &mut Vec<String>) -> Result<Config, (String, String)> {
+    let value = toml::Value::Table(table);
+    let mut record = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
+    let ignored = serde_ignored::Deserializer::new(value, &mut record);
+    serde_path_to_error::deserialize(ignored).map_err(|err| {
+        let key = err.path().to_string();
+        (key, err.into_inner().message().to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,117 @@
+//! Rules for usernames, emails and passwords, shared by the API and the admin commands.
+
+pub const USERNAME_MIN: usize = 3;
+pub const USERNAME_MAX: usize = 32;
+pub const PASSWORD_MIN: usize = 8;
+pub const PASSWORD_MAX: usize = 128;
+pub const EMAIL_MAX: usize = 254;
+/// The same rule as `valid_email`, for the OpenAPI document.
+pub const EMAIL_PATTERN: &str = r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$";
+pub const USERNAME_PATTERN: &str = r"^[A-Za-z0-9_.-]{3,32}$";
+
+pub fn check_username(username: &str) -> Result<(), String> {
+    let valid = (USERNAME_MIN..=USERNAME_MAX).contains(&username.len())
+        && username
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "username must be {USERNAME_MIN}-{USERNAME_MAX} characters of letters, digits, '_', '.' and '-'"
+        ))
+    }
+}
+
+/// Counted in characters, as people count them; never truncated before hashing.
+pub fn check_password(password: &str) -> Result<(), String> {
+    let chars = password.chars().count();
+    if (PASSWORD_MIN..=PASSWORD_MAX).contains(&chars) {
+        Ok(())
+    } else {
+        Err(format!(
+            "password must be {PASSWORD_MIN}-{PASSWORD_MAX} characters"
+        ))
+    }
+}
+
+/// A deliberately plain address check: what mail servers accept and nothing that could break a
+/// header (no spaces, quotes, angle brackets or line breaks).
+pub fn check_email(email: &str) -> Result<(), String> {
+    if email.len() <= EMAIL_MAX && valid_email(email) {
+        Ok(())
+    } else {
+        Err("email must be a valid address like name@example.com".to_string())
+    }
+}
+
+fn valid_email(email: &str) -> bool {
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
+    let local_ok = (1..=64).contains(&local.len())
+        && local
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._!#$%&'*+/=?^`{|}~-".contains(&b));
+    let labels: Vec<&str> = domain.split('.').collect();
+    let domain_ok = labels.len() >= 2
+        && labels.iter().all(|label| {
+            let bytes = label.as_bytes();
+            (1..=63).contains(&bytes.len())
+                && bytes
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+                && bytes[0] != b'-'
+                && bytes[bytes.len() - 1] != b'-'
+        });
+    local_ok && domain_ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames() {
+        for ok in ["bob", "a.b-c_d", "x23456789012345678901234567890ab"] {
+            assert!(check_username(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "ab",
+            "bob smith",
+            "bøb",
+            "x234567890123456789012345678901ab",
+            "a@b",
+        ] {
+            assert!(check_username(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn passwords_count_characters() {
+        assert!(check_password("1234567").is_err());
+        assert!(check_password("12345678").is_ok());
+        assert!(check_password(&"é".repeat(128)).is_ok());
+        assert!(check_password(&"x".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn emails() {
+        for ok in ["a@b.co", "first.last+tag@mail.example.org", "x@a-b.io"] {
+            assert!(check_email(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "plain",
+            "a@b",
+            "a@-b.com",
+            "a b@c.com",
+            "a@b.com\r\nBcc: x@y.z",
+            "<a@b.com>",
+            "\"a\"@b.com",
+            "a@b..com",
+        ] {
+            assert!(check_email(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! The vocabulary of the service: prices, symbols, alerts and account rules. No I/O here.
+
+pub mod account;
+mod alert;
+mod price;
+mod symbol;
+
+pub use alert::{Alert, AlertId, Condition, NewAlert, Status, UserId};
+pub use price::{Price, PriceError};
+pub use symbol::Symbol;

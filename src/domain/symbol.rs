@@ -1,0 +1,69 @@
+//! Binance spot symbols such as `BTCUSDT`.
+
+use std::fmt;
+
+pub const MIN_LEN: usize = 2;
+pub const MAX_LEN: usize = 20;
+
+/// An upper-case symbol of 2–20 characters from `[A-Z0-9]`.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Symbol(String);
+
+impl Symbol {
+    /// Normalizes user input (`btcusdt` → `BTCUSDT`) and checks its shape.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let upper = text.trim().to_ascii_uppercase();
+        let valid_len = (MIN_LEN..=MAX_LEN).contains(&upper.len());
+        if !valid_len
+            || !upper
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        {
+            return Err(format!(
+                "must be a Binance spot symbol like BTCUSDT: {MIN_LEN}-{MAX_LEN} letters and digits"
+            ));
+        }
+        Ok(Self(upper))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Symbol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Symbol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizes_case() {
+        assert_eq!(Symbol::parse("btcUsdt").unwrap().as_str(), "BTCUSDT");
+    }
+
+    #[test]
+    fn rejects_bad_shapes() {
+        for bad in [
+            "",
+            "B",
+            "BTC-USDT",
+            "BTC USDT",
+            "ÄBC",
+            "A23456789012345678901",
+        ] {
+            assert!(Symbol::parse(bad).is_err(), "{bad}");
+        }
+        assert!(Symbol::parse("A2345678901234567890").is_ok());
+    }
+}

@@ -1,0 +1,9 @@
+//! pricealert: a self-hosted cryptocurrency price-alert server in one binary.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod store;

@@ -1,0 +1,43 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use pricealert::cli::{self, Cli, Command};
+use pricealert::config::Config;
+
+fn init_logging() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    // The spec does not depend on configuration, so a broken config.toml cannot hide it.
+    if matches!(cli.command, Command::Openapi) {
+        print!("{}", pricealert::api::spec_yaml());
+        return ExitCode::SUCCESS;
+    }
+    let loaded = match Config::load(&cli.overrides(), std::env::vars()) {
+        Ok(loaded) => loaded,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    for warning in &loaded.warnings {
+        tracing::warn!("{warning}");
+    }
+    match cli::dispatch(cli.command, loaded.config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}

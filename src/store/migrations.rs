@@ -1,0 +1,79 @@
+//! Embedded, ordered schema migrations. Each runs in its own transaction and bumps
+//! `PRAGMA user_version`, so a crash between two leaves a consistent, resumable schema.
+
+use rusqlite::Connection;
+
+use super::StoreError;
+
+/// Index `i` holds the SQL that takes the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: accounts, refresh-token families and alerts.
+    "
+    CREATE TABLE users (
+        id            INTEGER PRIMARY KEY,
+        username      TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        email         TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        password_hash TEXT NOT NULL,
+        created_at    INTEGER NOT NULL
+    );
+    CREATE TABLE refresh_tokens (
+        jti         TEXT PRIMARY KEY,
+        family      TEXT NOT NULL,
+        user_id     INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        created_at  INTEGER NOT NULL,
+        expires_at  INTEGER NOT NULL,
+        used_at     INTEGER,
+        revoked_at  INTEGER
+    );
+    CREATE INDEX refresh_tokens_family ON refresh_tokens(family);
+    CREATE INDEX refresh_tokens_user ON refresh_tokens(user_id);
+    CREATE TABLE alerts (
+        id              INTEGER PRIMARY KEY,
+        user_id         INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        symbol          TEXT NOT NULL,
+        target_price    TEXT NOT NULL,
+        condition       TEXT NOT NULL CHECK (condition IN ('above', 'below', 'cross')),
+        status          TEXT NOT NULL DEFAULT 'created'
+                        CHECK (status IN ('created', 'triggered', 'deleted')),
+        created_at      INTEGER NOT NULL,
+        triggered_at    INTEGER,
+        triggered_price TEXT,
+        deleted_at      INTEGER
+    );
+    CREATE INDEX alerts_by_user ON alerts(user_id, status, id);
+    CREATE INDEX alerts_armed ON alerts(symbol) WHERE status = 'created';
+    ",
+];
+
+/// The schema version this build writes and understands.
+pub const LATEST: i64 = MIGRATIONS.len() as i64;
+
+pub fn version(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn.query_row("PRAGMA user_version", [], |row| row.get(0))?)
+}
+
+/// Fails when the database was written by a newer pricealert than this one.
+pub fn ensure_known(conn: &Connection) -> Result<i64, StoreError> {
+    let found = version(conn)?;
+    if found > LATEST {
+        return Err(StoreError::SchemaTooNew {
+            found,
+            known: LATEST,
+        });
+    }
+    Ok(found)
+}
+
+/// Applies every pending migration; returns (version before, version after).
+pub fn apply(conn: &mut Connection) -> Result<(i64, i64), StoreError> {
+    let before = ensure_known(conn)?;
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(before as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        // PRAGMA takes no parameters; the value is our own constant, not input.
+        tx.execute_batch(&format!("PRAGMA user_version = {}", index + 1))?;
+        tx.commit()?;
+        tracing::info!(version = index + 1, "applied schema migration");
+    }
+    Ok((before, LATEST))
+}

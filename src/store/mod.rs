@@ -1,0 +1,216 @@
+//! SQLite storage: one file in the data dir, WAL, a single writer connection and a few readers.
+//! rusqlite is blocking, so every call runs on tokio's blocking pool, never on the runtime.
+
+mod alerts;
+pub mod cache;
+pub mod migrations;
+mod tokens;
+mod users;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, Transaction};
+use tokio::sync::Semaphore;
+
+pub use alerts::{AlertFilter, AlertPage};
+pub use tokens::RefreshOutcome;
+pub use users::UserRecord;
+
+pub const DB_FILE: &str = "pricealert.db";
+const READERS: usize = 4;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("{0} is already taken")]
+    Conflict(&'static str),
+    #[error(
+        "the database schema is version {found}, newer than this pricealert knows ({known}); \
+         run a newer pricealert or restore a backup"
+    )]
+    SchemaTooNew { found: i64, known: i64 },
+    #[error("cannot prepare data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("database task failed: {0}")]
+    Task(String),
+}
+
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    busy_timeout: Duration,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    reader_slots: Semaphore,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database in `data_dir` and applies pending migrations.
+    /// Refuses a database whose schema is newer than this build knows.
+    pub fn open(data_dir: &Path, busy_timeout: Duration) -> Result<Self, StoreError> {
+        let (writer, _) = open_and_migrate(data_dir, busy_timeout)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path: data_dir.join(DB_FILE),
+                busy_timeout,
+                writer: Mutex::new(writer),
+                readers: Mutex::new(Vec::new()),
+                reader_slots: Semaphore::new(READERS),
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `f` inside one write transaction, committed only if `f` succeeds.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        run_blocking(move || {
+            let mut conn = inner
+                .writer
+                .lock()
+                .map_err(|_| StoreError::Task("writer lock poisoned".into()))?;
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let value = f(&tx)?;
+            tx.commit()?;
+            Ok(value)
+        })
+        .await
+    }
+
+    /// Runs `f` on a read-only connection; WAL lets reads proceed while the writer commits.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let _slot = self
+            .inner
+            .reader_slots
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Task("store closed".into()))?;
+        let inner = self.inner.clone();
+        run_blocking(move || {
+            let pooled = inner.readers.lock().ok().and_then(|mut pool| pool.pop());
+            let conn = match pooled {
+                Some(conn) => conn,
+                None => connect_read_only(&inner.path, inner.busy_timeout)?,
+            };
+            let result = f(&conn);
+            if let Ok(mut pool) = inner.readers.lock() {
+                pool.push(conn);
+            }
+            result
+        })
+        .await
+    }
+
+    /// Runs `f` on the writer connection outside a transaction; for admin work such as backups.
+    pub async fn with_writer<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        run_blocking(move || {
+            let mut conn = inner
+                .writer
+                .lock()
+                .map_err(|_| StoreError::Task("writer lock poisoned".into()))?;
+            f(&mut conn)
+        })
+        .await
+    }
+}
+
+/// Applies pending migrations to the database in `data_dir`; returns (version before, after).
+pub fn migrate(data_dir: &Path, busy_timeout: Duration) -> Result<(i64, i64), StoreError> {
+    open_and_migrate(data_dir, busy_timeout).map(|(_, versions)| versions)
+}
+
+fn open_and_migrate(
+    data_dir: &Path,
+    busy_timeout: Duration,
+) -> Result<(Connection, (i64, i64)), StoreError> {
+    std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
+        path: data_dir.to_path_buf(),
+        source,
+    })?;
+    let mut conn = connect(&data_dir.join(DB_FILE), busy_timeout)?;
+    let versions = migrations::apply(&mut conn)?;
+    Ok((conn, versions))
+}
+
+async fn run_blocking<T, F>(f: F) -> Result<T, StoreError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, StoreError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|err| StoreError::Task(err.to_string()))?
+}
+
+fn configure(conn: &Connection, busy_timeout: Duration) -> Result<(), StoreError> {
+    conn.busy_timeout(busy_timeout)?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    Ok(())
+}
+
+fn connect(path: &Path, busy_timeout: Duration) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    configure(&conn, busy_timeout)?;
+    // WAL: readers never block the writer. NORMAL sync is durable against process crashes
+    // (kill -9); only an OS crash or power loss can drop the last commits.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    Ok(conn)
+}
+
+fn connect_read_only(path: &Path, busy_timeout: Duration) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(path, flags)?;
+    configure(&conn, busy_timeout)?;
+    Ok(conn)
+}
+
+/// Milliseconds since the Unix epoch: how every time is stored.
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Maps a UNIQUE violation on `table.column` to a `Conflict` naming the field.
+fn unique_violation(err: rusqlite::Error, fields: &[(&str, &'static str)]) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(code, Some(message)) = &err {
+        if code.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE {
+            for (column, field) in fields {
+                if message.contains(column) {
+                    return StoreError::Conflict(field);
+                }
+            }
+        }
+    }
+    StoreError::Sqlite(err)
+}

@@ -1,0 +1,89 @@
+//! The `users` table.
+
+use rusqlite::{params, OptionalExtension};
+
+use super::{now_millis, unique_violation, Store, StoreError};
+use crate::domain::UserId;
+
+#[derive(Clone)]
+pub struct UserRecord {
+    pub id: UserId,
+    pub username: String,
+    pub email: String,
+    pub password_hash: String,
+}
+
+impl std::fmt::Debug for UserRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRecord")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("email", &self.email)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Fails with `Conflict("username")` or `Conflict("email")` when either is taken
+    /// (compared case-insensitively).
+    pub async fn create_user(
+        &self,
+        username: String,
+        email: String,
+        password_hash: String,
+    ) -> Result<UserRecord, StoreError> {
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO users (username, email, password_hash, created_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![username, email, password_hash, now_millis()],
+            )
+            .map_err(|err| {
+                unique_violation(
+                    err,
+                    &[("users.username", "username"), ("users.email", "email")],
+                )
+            })?;
+            Ok(UserRecord {
+                id: UserId(tx.last_insert_rowid()),
+                username,
+                email,
+                password_hash,
+            })
+        })
+        .await
+    }
+
+    pub async fn user_by_username(
+        &self,
+        username: String,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        self.read(move |conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT id, username, email, password_hash FROM users WHERE username = ?1",
+                    [username],
+                    |row| {
+                        Ok(UserRecord {
+                            id: UserId(row.get(0)?),
+                            username: row.get(1)?,
+                            email: row.get(2)?,
+                            password_hash: row.get(3)?,
+                        })
+                    },
+                )
+                .optional()?)
+        })
+        .await
+    }
+
+    pub async fn user_exists(&self, id: UserId) -> Result<bool, StoreError> {
+        self.read(move |conn| {
+            Ok(conn
+                .query_row("SELECT 1 FROM users WHERE id = ?1", [id.0], |_| Ok(()))
+                .optional()?
+                .is_some())
+        })
+        .await
+    }
+}
