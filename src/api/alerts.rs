@@ -71,7 +71,7 @@ impl AlertsApi {
         auth: BearerAuth,
         body: AlertCreate,
     ) -> Result<AlertCreated, ApiError> {
-        let user = auth.user(&state).await?;
+        let user = auth.user(state).await?;
         let symbol = Symbol::parse(&body.cryptocurrency)
             .map_err(|msg| ApiError::bad_request(format!("cryptocurrency {msg}")))?;
         let target = body
@@ -103,7 +103,7 @@ impl AlertsApi {
         auth: BearerAuth,
         id: i64,
     ) -> Result<AlertDeleted, ApiError> {
-        let user = auth.user(&state).await?;
+        let user = auth.user(state).await?;
         match state.store.delete_alert(user, AlertId(id)).await? {
             Some(_) => {
                 state.lists.invalidate_user(user);

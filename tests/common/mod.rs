@@ -1,0 +1,190 @@
+//! Shared test fixtures: the real server on 127.0.0.1:0 with a temporary data dir, spoken to
+//! over real HTTP.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use pricealert::app::{self, AppState};
+use pricealert::config::{Config, Overrides};
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub struct TestServer {
+    pub base: String,
+    pub data_dir: PathBuf,
+    pub client: Client,
+    pub state: Arc<AppState>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestServer {
+    /// A server on a fresh temporary data dir.
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut server = Self::start_in(dir.path(), &[]).await;
+        server._dir = Some(dir);
+        server
+    }
+
+    /// A server on `data_dir` with extra `PRICEALERT_*` settings, through the real config layers.
+    pub async fn start_in(data_dir: &Path, env: &[(&str, &str)]) -> Self {
+        let overrides = Overrides {
+            data_dir: Some(data_dir.to_path_buf()),
+            listen: Some("127.0.0.1:0".parse().unwrap()),
+            ..Overrides::default()
+        };
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        let config = Config::load(&overrides, env).expect("config").config;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut config = config;
+        config.server.public_url = Some(format!("http://{addr}"));
+        let state = Arc::new(AppState::new(config).expect("state"));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn({
+            let state = state.clone();
+            async move {
+                app::run(state, listener, async {
+                    let _ = stopped.await;
+                })
+                .await
+                .expect("server run");
+            }
+        });
+        let server = Self {
+            base: format!("http://{addr}"),
+            data_dir: data_dir.to_path_buf(),
+            client: Client::new(),
+            state,
+            stop: Some(stop),
+            task: Some(task),
+            _dir: None,
+        };
+        server.wait_healthy().await;
+        server
+    }
+
+    async fn wait_healthy(&self) {
+        for _ in 0..200 {
+            if let Ok(resp) = self.client.get(self.url("/healthz")).send().await {
+                if resp.status() == StatusCode::OK {
+                    return;
+                }
+            }
+            tokio::task::yield_now().await;
+        }
+        panic!("server never became healthy");
+    }
+
+    /// Stops the server and waits until it has let go of the port and the database.
+    pub async fn stop(mut self) -> Option<tempfile::TempDir> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task");
+        }
+        self._dir.take()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Sends a request and returns (status, parsed JSON body or Null).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status();
+        let text = resp.text().await.expect("body");
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+        };
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call(Method::DELETE, path, Some(token), None).await
+    }
+
+    pub async fn register(&self, username: &str, password: &str) -> Value {
+        let (status, body) = self
+            .post(
+                "/auth/register/",
+                None,
+                json!({"username": username, "password": password, "email": format!("{username}@example.com")}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body
+    }
+
+    /// Returns the whole token response.
+    pub async fn login(&self, username: &str, password: &str) -> Value {
+        let (status, body) = self
+            .post(
+                "/auth/login/",
+                None,
+                json!({"username": username, "password": password}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    /// Registers and logs in; returns the access token.
+    pub async fn user(&self, username: &str) -> String {
+        self.register(username, "password-123").await;
+        self.login(username, "password-123").await["access"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    pub async fn create_alert(&self, token: &str, body: Value) -> Value {
+        let (status, alert) = self.post("/alerts/create/", Some(token), body).await;
+        assert_eq!(status, StatusCode::CREATED, "{alert}");
+        alert
+    }
+}
+
+/// Every error body is exactly `{"error": "<non-empty message>"}`.
+pub fn assert_error_shape(body: &Value) {
+    let obj = body
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {body}"));
+    assert_eq!(obj.len(), 1, "{body}");
+    assert!(
+        obj.get("error")
+            .and_then(Value::as_str)
+            .is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+}
