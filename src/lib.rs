@@ -6,4 +6,5 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod matcher;
 pub mod store;

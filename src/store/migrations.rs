@@ -43,6 +43,27 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX alerts_by_user ON alerts(user_id, status, id);
     CREATE INDEX alerts_armed ON alerts(symbol) WHERE status = 'created';
     ",
+    // 2: the notification outbox (one row per fired alert) and trade-stream cursors.
+    "
+    CREATE TABLE notifications (
+        id              INTEGER PRIMARY KEY,
+        alert_id        INTEGER NOT NULL UNIQUE REFERENCES alerts(id) ON DELETE CASCADE,
+        user_id         INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        status          TEXT NOT NULL DEFAULT 'pending'
+                        CHECK (status IN ('pending', 'sent', 'failed')),
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL,
+        last_error      TEXT,
+        sent_at         INTEGER,
+        created_at      INTEGER NOT NULL
+    );
+    CREATE INDEX notifications_pending ON notifications(next_attempt_at) WHERE status = 'pending';
+    CREATE TABLE market_cursors (
+        symbol      TEXT PRIMARY KEY,
+        last_agg_id INTEGER NOT NULL,
+        trade_time  INTEGER NOT NULL
+    );
+    ",
 ];
 
 /// The schema version this build writes and understands.

@@ -3,6 +3,7 @@
 
 mod alerts;
 pub mod cache;
+mod fires;
 pub mod migrations;
 mod tokens;
 mod users;

@@ -1,0 +1,223 @@
+//! The in-memory index of armed alerts: per symbol, ordered by target, so a trade costs
+//! O(log n + fired) and never touches the database.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::domain::{AlertId, Condition, Price, Symbol, UserId};
+
+/// An armed alert as the index keeps it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Armed {
+    pub user: UserId,
+    /// Milliseconds since the epoch; trades older than this never fire it.
+    pub created_at: i64,
+}
+
+/// An alert the trade fired.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fired {
+    pub id: AlertId,
+    pub user: UserId,
+    pub symbol: Symbol,
+    /// The price of the trade that fired it.
+    pub price: Price,
+    /// The trade's time, milliseconds since the epoch.
+    pub time: i64,
+}
+
+/// A `cross` alert whose side the first price decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Resolved {
+    pub id: AlertId,
+    pub condition: Condition,
+}
+
+#[derive(Default)]
+struct Book {
+    /// Fire when price >= target: keyed (target units, alert id).
+    above: BTreeMap<(u64, i64), Armed>,
+    /// Fire when price <= target.
+    below: BTreeMap<(u64, i64), Armed>,
+    /// Waiting for the first price to choose a side.
+    cross: Vec<(u64, i64, Armed)>,
+}
+
+impl Book {
+    fn is_empty(&self) -> bool {
+        self.above.is_empty() && self.below.is_empty() && self.cross.is_empty()
+    }
+}
+
+#[derive(Default)]
+pub struct Index {
+    books: HashMap<Symbol, Book>,
+    armed: usize,
+}
+
+/// What one trade did to the index.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct TradeOutcome {
+    pub fired: Vec<Fired>,
+    pub resolved: Vec<Resolved>,
+}
+
+impl Index {
+    pub fn len(&self) -> usize {
+        self.armed
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.armed == 0
+    }
+
+    pub fn has_symbol(&self, symbol: &Symbol) -> bool {
+        self.books.contains_key(symbol)
+    }
+
+    /// Symbols with at least one armed alert.
+    pub fn symbols(&self) -> impl Iterator<Item = &Symbol> {
+        self.books.keys()
+    }
+
+    pub fn insert(
+        &mut self,
+        id: AlertId,
+        symbol: Symbol,
+        target: Price,
+        condition: Condition,
+        armed: Armed,
+    ) {
+        let book = self.books.entry(symbol).or_default();
+        let key = (target.units(), id.0);
+        let added = match condition {
+            Condition::Above => book.above.insert(key, armed).is_none(),
+            Condition::Below => book.below.insert(key, armed).is_none(),
+            Condition::Cross => {
+                let present = book.cross.iter().any(|(_, cid, _)| *cid == id.0);
+                if !present {
+                    book.cross.push((key.0, key.1, armed));
+                }
+                !present
+            }
+        };
+        if added {
+            self.armed += 1;
+        }
+    }
+
+    /// Removes an alert wherever it sits; returns whether it was armed.
+    pub fn remove(&mut self, id: AlertId, symbol: &Symbol, target: Price) -> bool {
+        let Some(book) = self.books.get_mut(symbol) else {
+            return false;
+        };
+        let key = (target.units(), id.0);
+        let mut removed = book.above.remove(&key).is_some() || book.below.remove(&key).is_some();
+        if !removed {
+            let before = book.cross.len();
+            book.cross.retain(|(_, cid, _)| *cid != id.0);
+            removed = book.cross.len() != before;
+        }
+        if book.is_empty() {
+            self.books.remove(symbol);
+        }
+        if removed {
+            self.armed -= 1;
+        }
+        removed
+    }
+
+    /// Applies one trade: fires every armed alert it crosses that existed at the trade's time,
+    /// and lets it choose the side of waiting `cross` alerts.
+    pub fn on_trade(&mut self, symbol: &Symbol, price: Price, time: i64) -> TradeOutcome {
+        let mut outcome = TradeOutcome::default();
+        let Some(book) = self.books.get_mut(symbol) else {
+            return outcome;
+        };
+        let p = price.units();
+        let fire = |id: i64, armed: &Armed, out: &mut TradeOutcome| {
+            out.fired.push(Fired {
+                id: AlertId(id),
+                user: armed.user,
+                symbol: symbol.clone(),
+                price,
+                time,
+            });
+        };
+
+        if book
+            .above
+            .first_key_value()
+            .is_some_and(|((t, _), _)| *t <= p)
+        {
+            let hits: Vec<(u64, i64)> = book
+                .above
+                .range(..=(p, i64::MAX))
+                .filter(|(_, armed)| armed.created_at <= time)
+                .map(|(key, _)| *key)
+                .collect();
+            for key in hits {
+                if let Some(armed) = book.above.remove(&key) {
+                    fire(key.1, &armed, &mut outcome);
+                }
+            }
+        }
+        if book
+            .below
+            .last_key_value()
+            .is_some_and(|((t, _), _)| *t >= p)
+        {
+            let hits: Vec<(u64, i64)> = book
+                .below
+                .range((p, i64::MIN)..)
+                .filter(|(_, armed)| armed.created_at <= time)
+                .map(|(key, _)| *key)
+                .collect();
+            for key in hits {
+                if let Some(armed) = book.below.remove(&key) {
+                    fire(key.1, &armed, &mut outcome);
+                }
+            }
+        }
+        if !book.cross.is_empty() {
+            let waiting = std::mem::take(&mut book.cross);
+            for (target, id, armed) in waiting {
+                if armed.created_at > time {
+                    book.cross.push((target, id, armed));
+                } else if target == p {
+                    fire(id, &armed, &mut outcome);
+                } else {
+                    // Below the target now: wait for it to rise to it, and vice versa.
+                    let condition = if p < target {
+                        Condition::Above
+                    } else {
+                        Condition::Below
+                    };
+                    let side = if p < target {
+                        &mut book.above
+                    } else {
+                        &mut book.below
+                    };
+                    side.insert((target, id), armed);
+                    outcome.resolved.push(Resolved {
+                        id: AlertId(id),
+                        condition,
+                    });
+                }
+            }
+        }
+        self.armed -= outcome.fired.len();
+        if book.is_empty() {
+            self.books.remove(symbol);
+        }
+        outcome
+    }
+
+    /// Bytes of heap the index holds, roughly; for benchmarks and metrics.
+    pub fn approx_bytes(&self) -> usize {
+        // A BTreeMap entry costs its key and value plus about a third more for node slack.
+        self.armed * (std::mem::size_of::<(u64, i64)>() + std::mem::size_of::<Armed>()) * 4 / 3
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,131 @@
+//! The alert matcher: the index of armed alerts, fed by trades, and the task that commits fires.
+
+mod index;
+mod persist;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::{mpsc, watch};
+
+pub use index::{Armed, Fired, Index, Resolved, TradeOutcome};
+pub use persist::{run_persister, Work};
+
+use crate::domain::{Alert, Price, Status, Symbol};
+
+pub struct Matcher {
+    index: Mutex<Index>,
+    /// Bumped whenever the set of symbols with armed alerts changes.
+    symbols_changed: watch::Sender<u64>,
+    work: mpsc::UnboundedSender<Work>,
+}
+
+impl Matcher {
+    /// The matcher and the receiving end of its work queue, for `run_persister`.
+    pub fn new() -> (Arc<Self>, mpsc::UnboundedReceiver<Work>) {
+        let (work, rx) = mpsc::unbounded_channel();
+        let (symbols_changed, _) = watch::channel(0);
+        let matcher = Arc::new(Self {
+            index: Mutex::new(Index::default()),
+            symbols_changed,
+            work,
+        });
+        (matcher, rx)
+    }
+
+    fn index(&self) -> MutexGuard<'_, Index> {
+        // A panic while holding the lock leaves a consistent index (every method finishes its
+        // edits before returning), so a poisoned lock is still safe to use.
+        self.index
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn notify_symbols(&self) {
+        self.symbols_changed.send_modify(|v| *v += 1);
+    }
+
+    /// Arms an alert (no-op for anything but `created`).
+    pub fn arm(&self, alert: &Alert) {
+        if alert.status != Status::Created {
+            return;
+        }
+        let armed = Armed {
+            user: alert.user_id,
+            created_at: alert.created_at,
+        };
+        let new_symbol = {
+            let mut index = self.index();
+            let known = index.has_symbol(&alert.symbol);
+            index.insert(
+                alert.id,
+                alert.symbol.clone(),
+                alert.target,
+                alert.condition,
+                armed,
+            );
+            !known
+        };
+        if new_symbol {
+            self.notify_symbols();
+        }
+    }
+
+    pub fn arm_all(&self, alerts: impl IntoIterator<Item = Alert>) {
+        {
+            let mut index = self.index();
+            for alert in alerts.into_iter().filter(|a| a.status == Status::Created) {
+                let armed = Armed {
+                    user: alert.user_id,
+                    created_at: alert.created_at,
+                };
+                index.insert(alert.id, alert.symbol, alert.target, alert.condition, armed);
+            }
+        }
+        self.notify_symbols();
+    }
+
+    pub fn disarm(&self, alert: &Alert) {
+        let symbol_gone = {
+            let mut index = self.index();
+            index.remove(alert.id, &alert.symbol, alert.target);
+            !index.has_symbol(&alert.symbol)
+        };
+        if symbol_gone {
+            self.notify_symbols();
+        }
+    }
+
+    /// Applies a trade and queues what it fired for the persister.
+    pub fn on_trade(&self, symbol: &Symbol, price: Price, time: i64) -> usize {
+        let outcome = self.index().on_trade(symbol, price, time);
+        let fired = outcome.fired.len();
+        if fired > 0 || !outcome.resolved.is_empty() {
+            let _ = self.work.send(Work::Trade(outcome));
+            if fired > 0 && !self.index().has_symbol(symbol) {
+                self.notify_symbols();
+            }
+        }
+        fired
+    }
+
+    /// Queues a record of how far a symbol's trades have been processed.
+    pub fn record_cursors(&self, cursors: Vec<(Symbol, u64, i64)>) {
+        if !cursors.is_empty() {
+            let _ = self.work.send(Work::Cursors(cursors));
+        }
+    }
+
+    pub fn armed(&self) -> usize {
+        self.index().len()
+    }
+
+    pub fn armed_symbols(&self) -> Vec<Symbol> {
+        let mut symbols: Vec<Symbol> = self.index().symbols().cloned().collect();
+        symbols.sort();
+        symbols
+    }
+
+    pub fn watch_symbols(&self) -> watch::Receiver<u64> {
+        self.symbols_changed.subscribe()
+    }
+}

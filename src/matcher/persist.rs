@@ -1,0 +1,99 @@
+//! Commits fires: each fired alert becomes `triggered` and gets its outbox row in one SQLite
+//! transaction. The `status = 'created'` guard makes a repeated fire a no-op, so an alert fires
+//! at most once even across duplicate trades and restarts.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::TradeOutcome;
+use crate::domain::{Symbol, UserId};
+use crate::store::Store;
+
+/// Most work items folded into one transaction.
+const BATCH: usize = 512;
+
+pub enum Work {
+    Trade(TradeOutcome),
+    /// (symbol, last aggregate trade id processed, its time): where to resume after a restart.
+    Cursors(Vec<(Symbol, u64, i64)>),
+}
+
+/// Runs until shutdown, then commits what is queued and returns.
+pub async fn run_persister(
+    store: Store,
+    mut rx: mpsc::UnboundedReceiver<Work>,
+    on_user_changed: Arc<dyn Fn(UserId) + Send + Sync>,
+    shutdown: CancellationToken,
+) {
+    let mut batch: Vec<Work> = Vec::new();
+    loop {
+        if batch.is_empty() {
+            tokio::select! {
+                item = rx.recv() => match item {
+                    Some(item) => batch.push(item),
+                    None => return,
+                },
+                _ = shutdown.cancelled() => {
+                    while let Ok(item) = rx.try_recv() {
+                        batch.push(item);
+                    }
+                    if !batch.is_empty() {
+                        let _ = commit(&store, std::mem::take(&mut batch), &on_user_changed).await;
+                    }
+                    return;
+                }
+            }
+        }
+        while batch.len() < BATCH {
+            match rx.try_recv() {
+                Ok(item) => batch.push(item),
+                Err(_) => break,
+            }
+        }
+        match commit(&store, std::mem::take(&mut batch), &on_user_changed).await {
+            Ok(()) => {}
+            Err(failed) => {
+                batch = failed;
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {},
+                    _ = shutdown.cancelled() => return,
+                }
+            }
+        }
+    }
+}
+
+/// On failure the batch comes back to be retried.
+async fn commit(
+    store: &Store,
+    batch: Vec<Work>,
+    on_user_changed: &Arc<dyn Fn(UserId) + Send + Sync>,
+) -> Result<(), Vec<Work>> {
+    let mut fired = Vec::new();
+    let mut resolved = Vec::new();
+    let mut cursors = Vec::new();
+    for work in &batch {
+        match work {
+            Work::Trade(outcome) => {
+                fired.extend(outcome.fired.iter().cloned());
+                resolved.extend(outcome.resolved.iter().copied());
+            }
+            Work::Cursors(list) => cursors.extend(list.iter().cloned()),
+        }
+    }
+    match store.apply_fires(fired, resolved, cursors).await {
+        Ok(changed_users) => {
+            for user in changed_users {
+                on_user_changed(user);
+            }
+            Ok(())
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "cannot commit fired alerts; retrying");
+            Err(batch)
+        }
+    }
+}

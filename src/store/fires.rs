@@ -1,0 +1,105 @@
+//! What the matcher reads and writes: armed alerts at start, fires, resolutions and stream cursors.
+
+use std::collections::BTreeSet;
+
+use rusqlite::params;
+
+use super::alerts::alert_from_row;
+use super::{now_millis, Store, StoreError};
+use crate::domain::{Alert, Symbol, UserId};
+use crate::matcher::{Fired, Resolved};
+
+impl Store {
+    /// Every alert still `created`, for the matcher's index at start.
+    pub async fn armed_alerts(&self) -> Result<Vec<Alert>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT id, user_id, symbol, target_price, condition, status, created_at,
+                        triggered_at, triggered_price
+                 FROM alerts WHERE status = 'created'",
+            )?;
+            let alerts = stmt
+                .query_map([], alert_from_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(alerts)
+        })
+        .await
+    }
+
+    /// In one transaction: marks fired alerts triggered (only those still `created`) with an
+    /// outbox row each, records resolved conditions and stream cursors. Returns the owners whose
+    /// alerts changed.
+    pub async fn apply_fires(
+        &self,
+        fired: Vec<Fired>,
+        resolved: Vec<Resolved>,
+        cursors: Vec<(Symbol, u64, i64)>,
+    ) -> Result<Vec<UserId>, StoreError> {
+        self.write(move |tx| {
+            let now = now_millis();
+            let mut users = BTreeSet::new();
+            let mut trigger = tx.prepare_cached(
+                "UPDATE alerts SET status = 'triggered', triggered_at = ?1, triggered_price = ?2
+                 WHERE id = ?3 AND status = 'created'",
+            )?;
+            let mut outbox = tx.prepare_cached(
+                "INSERT INTO notifications (alert_id, user_id, status, next_attempt_at, created_at)
+                 VALUES (?1, ?2, 'pending', ?3, ?3)
+                 ON CONFLICT (alert_id) DO NOTHING",
+            )?;
+            for fire in &fired {
+                let changed = trigger.execute(params![fire.time, fire.price.to_string(), fire.id.0])?;
+                if changed == 1 {
+                    outbox.execute(params![fire.id.0, fire.user.0, now])?;
+                    users.insert(fire.user);
+                    tracing::info!(alert = %fire.id, symbol = %fire.symbol, price = %fire.price, "alert triggered");
+                }
+            }
+            let mut resolve = tx.prepare_cached(
+                "UPDATE alerts SET condition = ?1 WHERE id = ?2 AND condition = 'cross'
+                 RETURNING user_id",
+            )?;
+            for r in &resolved {
+                let mut rows = resolve.query(params![r.condition.as_str(), r.id.0])?;
+                if let Some(row) = rows.next()? {
+                    users.insert(UserId(row.get(0)?));
+                }
+            }
+            let mut cursor = tx.prepare_cached(
+                "INSERT INTO market_cursors (symbol, last_agg_id, trade_time) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (symbol) DO UPDATE SET last_agg_id = excluded.last_agg_id,
+                     trade_time = excluded.trade_time
+                 WHERE excluded.last_agg_id > market_cursors.last_agg_id",
+            )?;
+            for (symbol, id, time) in &cursors {
+                cursor.execute(params![symbol.as_str(), *id as i64, time])?;
+            }
+            Ok(users.into_iter().collect())
+        })
+        .await
+    }
+
+    /// Where each symbol's trade stream was last processed: (symbol, aggregate id, trade time).
+    pub async fn market_cursors(&self) -> Result<Vec<(Symbol, u64, i64)>, StoreError> {
+        self.read(|conn| {
+            let mut stmt =
+                conn.prepare("SELECT symbol, last_agg_id, trade_time FROM market_cursors")?;
+            let rows = stmt.query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, i64>(1)?,
+                    row.get::<_, i64>(2)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (symbol, id, time) = row?;
+                if let Ok(symbol) = Symbol::parse(&symbol) {
+                    out.push((symbol, id as u64, time));
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
