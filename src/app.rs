@@ -7,10 +7,14 @@ use std::time::Duration;
 use bytes::Bytes;
 use poem::listener::TcpAcceptor;
 use poem::Server;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, ListKey};
 use crate::auth::{self, Accounts, AuthError};
 use crate::config::{Config, ConfigError};
+use crate::market::{self, Prices};
+use crate::matcher::{self, Matcher, Work};
 use crate::store::cache::ListCache;
 use crate::store::{Store, StoreError};
 
@@ -36,8 +40,12 @@ pub struct AppState {
     pub store: Store,
     pub accounts: Accounts,
     pub lists: ListCache<ListKey, Bytes>,
+    pub matcher: Arc<Matcher>,
+    pub prices: Arc<Prices>,
     /// `server.public_url` without a trailing slash.
     pub public_url: String,
+    /// Taken by `run` to start the persister.
+    work: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Work>>>,
 }
 
 impl AppState {
@@ -55,12 +63,16 @@ impl AppState {
             config.cache.ttl.get(),
             config.cache.max_entries,
         );
+        let (matcher, work) = Matcher::new();
         Ok(Self {
             public_url: config.public_url(),
             config,
             store,
             accounts,
             lists,
+            matcher,
+            prices: Arc::new(Prices::default()),
+            work: std::sync::Mutex::new(Some(work)),
         })
     }
 }
@@ -73,10 +85,51 @@ pub async fn run(
 ) -> Result<(), AppError> {
     let addr = listener.local_addr()?;
     let acceptor = TcpAcceptor::from_tokio(listener)?;
+    let background = CancellationToken::new();
+    let tasks = start_background(&state, background.clone()).await?;
     tracing::info!(%addr, docs = %format!("{}/docs", state.public_url), "pricealert is listening");
     Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(api::routes(state), shutdown, Some(GRACE))
         .await?;
+    background.cancel();
+    tasks.join_all().await;
     tracing::info!("server stopped");
     Ok(())
+}
+
+/// Arms the matcher from the database and starts the fire persister and the market feed.
+async fn start_background(
+    state: &Arc<AppState>,
+    shutdown: CancellationToken,
+) -> Result<JoinSet<()>, AppError> {
+    // rustls needs one process-wide crypto provider; a second install is harmless.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut tasks = JoinSet::new();
+    let armed = state.store.armed_alerts().await?;
+    tracing::info!(armed = armed.len(), "matcher loaded");
+    state.matcher.arm_all(armed);
+    let work = state.work.lock().ok().and_then(|mut w| w.take());
+    if let Some(work) = work {
+        let cache_owner = state.clone();
+        let invalidate = Arc::new(move |user| cache_owner.lists.invalidate_user(user));
+        tasks.spawn(matcher::run_persister(
+            state.store.clone(),
+            work,
+            invalidate,
+            shutdown.clone(),
+        ));
+    }
+    if state.config.market.enabled {
+        let cursors = state.store.market_cursors().await?;
+        tasks.spawn(market::run(
+            state.config.market.clone(),
+            state.matcher.clone(),
+            state.prices.clone(),
+            cursors,
+            shutdown,
+        ));
+    } else {
+        tracing::warn!("market.enabled is false: alerts are stored but never fire");
+    }
+    Ok(tasks)
 }

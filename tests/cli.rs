@@ -43,14 +43,15 @@ fn migrate_applies_then_reports_up_to_date() {
     let d = dir_arg(dir.path());
     let out = pricealert(&["migrate", "--data-dir", &d], &[], None);
     assert!(out.status.success(), "{}", text(&out.stderr));
+    let latest = pricealert::store::migrations::LATEST;
     assert!(
-        text(&out.stdout).contains("from version 0 to 1"),
+        text(&out.stdout).contains(&format!("from version 0 to {latest}")),
         "{}",
         text(&out.stdout)
     );
     let out = pricealert(&["--data-dir", &d, "migrate"], &[], None);
     assert!(
-        text(&out.stdout).contains("up to date at version 1"),
+        text(&out.stdout).contains(&format!("up to date at version {latest}")),
         "{}",
         text(&out.stdout)
     );

@@ -4,6 +4,7 @@ use poem_openapi::{Enum, Object};
 
 use super::price_input::PriceInput;
 use crate::domain::{Alert, Condition, Status};
+use crate::market::Prices;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 #[oai(rename_all = "lowercase")]
@@ -77,6 +78,8 @@ pub struct AlertOut {
     pub triggered_at: Option<String>,
     /// The price of the trade that fired the alert.
     pub triggered_price: Option<String>,
+    /// The symbol's last known price, when one is known (lists may lag by `cache.ttl`).
+    pub current_price: Option<String>,
 }
 
 #[derive(Debug, Clone, Object)]
@@ -104,8 +107,8 @@ pub fn format_millis(millis: i64) -> String {
         .unwrap_or_default()
 }
 
-impl From<&Alert> for AlertOut {
-    fn from(alert: &Alert) -> Self {
+impl AlertOut {
+    pub fn new(alert: &Alert, prices: &Prices) -> Self {
         Self {
             id: alert.id.0,
             cryptocurrency: alert.symbol.to_string(),
@@ -124,6 +127,7 @@ impl From<&Alert> for AlertOut {
             created_at: format_millis(alert.created_at),
             triggered_at: alert.triggered_at.map(format_millis),
             triggered_price: alert.triggered_price.map(|p| p.to_string()),
+            current_price: prices.get(&alert.symbol).map(|(p, _)| p.to_string()),
         }
     }
 }

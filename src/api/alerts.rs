@@ -78,10 +78,20 @@ impl AlertsApi {
             .target_price
             .to_price()
             .map_err(ApiError::bad_request)?;
+        if state.prices.is_listed(&symbol) == Some(false) {
+            return Err(ApiError::bad_request(format!(
+                "unknown symbol {symbol}: the exchange does not list it"
+            )));
+        }
         let condition = match body.condition {
             Some(ConditionIn::Above) => Condition::Above,
             Some(ConditionIn::Below) => Condition::Below,
-            None => Condition::Cross,
+            // The current price decides; with none known yet, the first price seen will.
+            None => match state.prices.get(&symbol) {
+                Some((last, _)) if target > last => Condition::Above,
+                Some(_) => Condition::Below,
+                None => Condition::Cross,
+            },
         };
         let alert = state
             .store
@@ -94,8 +104,12 @@ impl AlertsApi {
                 },
             )
             .await?;
+        state.matcher.arm(&alert);
         state.lists.invalidate_user(user);
-        Ok(AlertCreated::Created(Json(AlertOut::from(&alert))))
+        Ok(AlertCreated::Created(Json(AlertOut::new(
+            &alert,
+            &state.prices,
+        ))))
     }
 
     async fn do_delete(
@@ -105,7 +119,8 @@ impl AlertsApi {
     ) -> Result<AlertDeleted, ApiError> {
         let user = auth.user(state).await?;
         match state.store.delete_alert(user, AlertId(id)).await? {
-            Some(_) => {
+            Some(alert) => {
+                state.matcher.disarm(&alert);
                 state.lists.invalidate_user(user);
                 Ok(AlertDeleted::NoContent)
             }
@@ -151,7 +166,11 @@ impl AlertsApi {
             )));
         }
         let list = AlertList {
-            results: page.alerts.iter().map(AlertOut::from).collect(),
+            results: page
+                .alerts
+                .iter()
+                .map(|a| AlertOut::new(a, &state.prices))
+                .collect(),
             count: page.count,
             next: (key.page < last_page).then(|| Self::page_url(state, key, key.page + 1)),
             previous: (key.page > 1).then(|| Self::page_url(state, key, key.page - 1)),
@@ -252,7 +271,7 @@ impl AlertsApi {
     ) -> Result<AlertFound, ApiError> {
         let user = auth.user(&state).await?;
         match state.store.get_alert(user, AlertId(id.0)).await? {
-            Some(alert) => Ok(AlertFound::Ok(Json(AlertOut::from(&alert)))),
+            Some(alert) => Ok(AlertFound::Ok(Json(AlertOut::new(&alert, &state.prices)))),
             None => Err(not_found(id.0)),
         }
     }

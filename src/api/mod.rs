@@ -9,6 +9,7 @@ pub mod error;
 mod health;
 mod middleware;
 mod price_input;
+mod prices;
 
 use std::sync::Arc;
 
@@ -27,11 +28,18 @@ pub enum ApiTags {
     Auth,
     /// Your price alerts.
     Alerts,
+    /// Last prices from the exchange.
+    Prices,
     /// Liveness.
     Health,
 }
 
-type Apis = (health::HealthApi, auth::AuthApi, alerts::AlertsApi);
+type Apis = (
+    health::HealthApi,
+    auth::AuthApi,
+    alerts::AlertsApi,
+    prices::PricesApi,
+);
 
 const DESCRIPTION: &str = "Self-hosted cryptocurrency price alerts. Register, log in, then press \
 **Authorize** and paste the `access` token. Every path also works with a trailing slash. \
@@ -39,7 +47,12 @@ Every error is `{\"error\": \"<message>\"}`.";
 
 pub fn service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (health::HealthApi, auth::AuthApi, alerts::AlertsApi),
+        (
+            health::HealthApi,
+            auth::AuthApi,
+            alerts::AlertsApi,
+            prices::PricesApi,
+        ),
         "pricealert",
         env!("CARGO_PKG_VERSION"),
     )

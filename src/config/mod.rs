@@ -26,6 +26,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub auth: AuthConfig,
     pub cache: CacheConfig,
+    pub market: MarketConfig,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -67,6 +68,48 @@ pub struct CacheConfig {
     pub ttl: HumanDuration,
     #[serde(deserialize_with = "flexible::deserialize")]
     pub max_entries: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MarketConfig {
+    /// Follow the exchange at all; off, alerts are stored but never fire.
+    #[serde(deserialize_with = "flexible::deserialize")]
+    pub enabled: bool,
+    pub stream_url: String,
+    pub rest_url: String,
+    /// No frame of any kind for this long means a silent stall: reconnect.
+    pub stall_timeout: HumanDuration,
+    /// Replace each connection after this long, before the exchange's 24-hour cut.
+    pub rotate_after: HumanDuration,
+    /// Gap between control messages on one connection (the exchange allows 5 per second).
+    pub control_interval: HumanDuration,
+    #[serde(deserialize_with = "flexible::deserialize")]
+    pub max_streams_per_connection: usize,
+    /// Trades missed during a gap are recovered if they are at most this old.
+    pub max_backfill: HumanDuration,
+    /// How often the list of listed symbols is reloaded.
+    pub symbols_refresh: HumanDuration,
+    pub reconnect_initial: HumanDuration,
+    pub reconnect_max: HumanDuration,
+}
+
+impl Default for MarketConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            stream_url: "wss://stream.binance.com:9443".to_string(),
+            rest_url: "https://api.binance.com".to_string(),
+            stall_timeout: HumanDuration::secs(60),
+            rotate_after: HumanDuration::secs(23 * 3600),
+            control_interval: HumanDuration(std::time::Duration::from_millis(300)),
+            max_streams_per_connection: 1024,
+            max_backfill: HumanDuration::secs(600),
+            symbols_refresh: HumanDuration::secs(3600),
+            reconnect_initial: HumanDuration::secs(1),
+            reconnect_max: HumanDuration::secs(60),
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -265,6 +308,34 @@ impl Config {
             return Err(invalid(
                 "auth.refresh_ttl",
                 "must be longer than auth.access_ttl",
+            ));
+        }
+        if !(self.market.stream_url.starts_with("ws://")
+            || self.market.stream_url.starts_with("wss://"))
+        {
+            return Err(invalid(
+                "market.stream_url",
+                "must be a ws:// or wss:// URL",
+            ));
+        }
+        if !(self.market.rest_url.starts_with("http://")
+            || self.market.rest_url.starts_with("https://"))
+        {
+            return Err(invalid(
+                "market.rest_url",
+                "must be an http:// or https:// URL",
+            ));
+        }
+        if self.market.control_interval.get() < std::time::Duration::from_millis(200) {
+            return Err(invalid(
+                "market.control_interval",
+                "must be at least 200ms (the exchange allows 5 messages per second)",
+            ));
+        }
+        if self.market.stall_timeout.get().is_zero() || self.market.rotate_after.get().is_zero() {
+            return Err(invalid(
+                "market.stall_timeout",
+                "durations must be longer than 0s",
             ));
         }
         if self.auth.hash_concurrency == 0 {

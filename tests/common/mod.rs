@@ -38,7 +38,17 @@ impl TestServer {
             listen: Some("127.0.0.1:0".parse().unwrap()),
             ..Overrides::default()
         };
-        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        // No exchange unless a test brings one.
+        let mut env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        if !env
+            .iter()
+            .any(|(k, _)| k.starts_with("PRICEALERT_MARKET__"))
+        {
+            env.push(("PRICEALERT_MARKET__ENABLED".into(), "false".into()));
+        }
         let config = Config::load(&overrides, env).expect("config").config;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

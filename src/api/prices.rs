@@ -1,0 +1,106 @@
+//! `/prices/*`: last known prices from the exchange feed.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+
+use super::alert_types::format_millis;
+use super::error::ApiError;
+use super::ApiTags;
+use crate::app::AppState;
+use crate::domain::{Price, Symbol};
+
+pub struct PricesApi;
+
+#[derive(Debug, Object)]
+pub struct PriceOut {
+    pub symbol: String,
+    /// Exact decimal, as the exchange sent it.
+    pub price: String,
+    /// Time of the trade or ticker that set it, RFC 3339 UTC.
+    pub updated_at: String,
+}
+
+#[derive(Debug, Object)]
+pub struct PriceList {
+    pub results: Vec<PriceOut>,
+    pub count: usize,
+}
+
+#[derive(ApiResponse)]
+pub enum PriceFound {
+    #[oai(status = 200)]
+    Ok(Json<PriceOut>),
+}
+
+#[derive(ApiResponse)]
+pub enum PricesListed {
+    #[oai(status = 200)]
+    Ok(Json<PriceList>),
+}
+
+fn out(symbol: &Symbol, price: Price, time: i64) -> PriceOut {
+    PriceOut {
+        symbol: symbol.to_string(),
+        price: price.to_string(),
+        updated_at: format_millis(time),
+    }
+}
+
+#[OpenApi(tag = "ApiTags::Prices")]
+impl PricesApi {
+    /// Every symbol with a known price, sorted by symbol.
+    #[oai(path = "/prices", method = "get", operation_id = "list_prices")]
+    async fn list(
+        &self,
+        state: Data<&Arc<AppState>>,
+        /// Comma-separated symbols to keep, e.g. `BTCUSDT,ETHUSDT` (any case).
+        #[oai(validator(
+            max_length = 2000,
+            pattern = r"^[A-Za-z0-9]{2,20}(,[A-Za-z0-9]{2,20})*$"
+        ))]
+        symbols: Query<Option<String>>,
+    ) -> Result<PricesListed, ApiError> {
+        let only = symbols
+            .0
+            .map(|list| {
+                list.split(',')
+                    .map(|s| {
+                        Symbol::parse(s).map_err(|m| ApiError::bad_request(format!("symbols: {m}")))
+                    })
+                    .collect::<Result<HashSet<_>, _>>()
+            })
+            .transpose()?;
+        let results: Vec<PriceOut> = state
+            .prices
+            .all(only.as_ref())
+            .iter()
+            .map(|(s, p, t)| out(s, *p, *t))
+            .collect();
+        Ok(PricesListed::Ok(Json(PriceList {
+            count: results.len(),
+            results,
+        })))
+    }
+
+    /// The last known price of one symbol; 404 when none is known.
+    #[oai(path = "/prices/:symbol", method = "get", operation_id = "get_price")]
+    async fn get(
+        &self,
+        state: Data<&Arc<AppState>>,
+        #[oai(validator(pattern = r"^[A-Za-z0-9]{2,20}$"))] symbol: Path<String>,
+    ) -> Result<PriceFound, ApiError> {
+        let symbol =
+            Symbol::parse(&symbol.0).map_err(|m| ApiError::bad_request(format!("symbol {m}")))?;
+        match state.prices.get(&symbol) {
+            Some((price, time)) => Ok(PriceFound::Ok(Json(out(&symbol, price, time)))),
+            None => Err(ApiError::not_found(format!(
+                "unknown symbol {symbol}: no price known"
+            ))),
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! The Binance market feed: which streams to follow, on which connections, and the tasks that
+//! keep prices, the symbol list and the matcher fed.
+//!
+//! Trades come from `<symbol>@aggTrade`, not `@trade`: aggregate ids are gap-free per symbol, so
+//! a missed trade shows up as a jump in ids and can be fetched back with
+//! `GET /api/v3/aggTrades?fromId=`; raw trade ids cannot be fetched without an API key.
+
+mod backoff;
+mod connection;
+mod feed;
+pub mod prices;
+pub mod protocol;
+mod rest;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::MarketConfig;
+use crate::domain::Symbol;
+use crate::matcher::Matcher;
+pub use prices::Prices;
+pub use rest::Rest;
+
+use connection::{Command, Connection, Event, Settings};
+
+struct Link {
+    commands: mpsc::UnboundedSender<Command>,
+    streams: BTreeSet<String>,
+}
+
+/// Runs the feed until `shutdown`; returns when every task it started has stopped.
+pub async fn run(
+    config: MarketConfig,
+    matcher: Arc<Matcher>,
+    prices: Arc<Prices>,
+    cursors: Vec<(Symbol, u64, i64)>,
+    shutdown: CancellationToken,
+) {
+    let rest = match Rest::new(&config.rest_url) {
+        Ok(rest) => Some(rest),
+        Err(err) => {
+            tracing::error!(error = %err, "REST client unavailable; gaps cannot be recovered");
+            None
+        }
+    };
+    let settings = Arc::new(Settings {
+        stream_url: config.stream_url.clone(),
+        stall_timeout: config.stall_timeout.get(),
+        rotate_after: config.rotate_after.get(),
+        control_interval: config.control_interval.get(),
+        backoff_initial: config.reconnect_initial.get(),
+        backoff_max: config.reconnect_max.get(),
+        warned_restricted: AtomicBool::new(false),
+    });
+    let mut tasks = JoinSet::new();
+    let (events_tx, events_rx) = mpsc::unbounded_channel::<Event>();
+    let (feed, backfilled) = feed::Feed::new(
+        matcher.clone(),
+        prices.clone(),
+        rest.clone(),
+        config.max_backfill.get(),
+        cursors,
+    );
+    tasks.spawn(feed.run(events_rx, backfilled, shutdown.clone()));
+    if let Some(rest) = rest {
+        tasks.spawn(refresh_symbols(
+            rest,
+            prices,
+            config.symbols_refresh.get(),
+            shutdown.clone(),
+        ));
+    }
+
+    let per_connection = config.max_streams_per_connection.max(2);
+    let mut links: Vec<Link> = Vec::new();
+    let spawn_link = |tasks: &mut JoinSet<()>, links: &mut Vec<Link>, initial: BTreeSet<String>| {
+        let (commands, rx) = mpsc::unbounded_channel();
+        let conn = Connection {
+            id: links.len(),
+            settings: settings.clone(),
+            desired: initial.clone(),
+            commands: rx,
+            events: events_tx.clone(),
+            shutdown: shutdown.clone(),
+        };
+        tasks.spawn(conn.run());
+        links.push(Link {
+            commands,
+            streams: initial,
+        });
+    };
+    spawn_link(
+        &mut tasks,
+        &mut links,
+        BTreeSet::from([protocol::TICKERS_STREAM.to_string()]),
+    );
+
+    let mut changes = matcher.watch_symbols();
+    loop {
+        let wanted: BTreeSet<String> = matcher
+            .armed_symbols()
+            .iter()
+            .map(protocol::trade_stream)
+            .collect();
+        let mut owner: HashMap<String, usize> = HashMap::new();
+        for (i, link) in links.iter().enumerate() {
+            for s in &link.streams {
+                owner.insert(s.clone(), i);
+            }
+        }
+        // Drop streams no longer wanted.
+        let mut removals: HashMap<usize, Vec<String>> = HashMap::new();
+        for (stream, i) in &owner {
+            if stream != protocol::TICKERS_STREAM && !wanted.contains(stream) {
+                removals.entry(*i).or_default().push(stream.clone());
+            }
+        }
+        for (i, streams) in removals {
+            for s in &streams {
+                links[i].streams.remove(s);
+            }
+            let _ = links[i].commands.send(Command::Unsubscribe(streams));
+        }
+        // Place new streams on the first connection with room, opening more past the limit.
+        let mut additions: HashMap<usize, Vec<String>> = HashMap::new();
+        for stream in wanted.iter().filter(|s| !owner.contains_key(*s)) {
+            let slot = links.iter().position(|l| l.streams.len() < per_connection);
+            let i = match slot {
+                Some(i) => i,
+                None => {
+                    spawn_link(&mut tasks, &mut links, BTreeSet::new());
+                    links.len() - 1
+                }
+            };
+            links[i].streams.insert(stream.clone());
+            additions.entry(i).or_default().push(stream.clone());
+        }
+        for (i, streams) in additions {
+            let _ = links[i].commands.send(Command::Subscribe(streams));
+        }
+        tokio::select! {
+            changed = changes.changed() => if changed.is_err() { break },
+            _ = shutdown.cancelled() => break,
+        }
+    }
+    drop(links);
+    while tasks.join_next().await.is_some() {}
+}
+
+/// Keeps the list of listed symbols fresh, so alerts on unknown symbols can be refused.
+async fn refresh_symbols(
+    rest: Rest,
+    prices: Arc<Prices>,
+    every: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut backoff = backoff::Backoff::new(Duration::from_secs(2), Duration::from_secs(300));
+    loop {
+        let wait = match rest.symbols().await {
+            Ok(symbols) => {
+                tracing::info!(count = symbols.len(), "exchange symbol list loaded");
+                prices.set_listed(symbols);
+                backoff.reset();
+                every
+            }
+            Err(rest::RestError::RateLimited { retry_after, .. }) => retry_after,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot load the exchange symbol list; retrying");
+                backoff.next_delay()
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {},
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}

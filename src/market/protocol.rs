@@ -1,0 +1,197 @@
+//! Binance combined-stream frames. Trades, the hot path, are decoded in one pass into borrowed
+//! structs; everything else (control replies, tickers, shutdown notices) is rare and decoded
+//! generically.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::domain::{Price, Symbol};
+
+/// One aggregate trade, as the matcher needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Trade {
+    pub symbol: Symbol,
+    /// `a`: gap-free per symbol, so a jump reveals missed trades.
+    pub agg_id: u64,
+    pub price: Price,
+    /// `T`: trade time, milliseconds since the epoch.
+    pub time: i64,
+}
+
+#[derive(Deserialize)]
+struct AggTradeFrame<'a> {
+    #[serde(borrow, rename = "data")]
+    data: AggTradeData<'a>,
+}
+
+#[derive(Deserialize)]
+pub struct AggTradeData<'a> {
+    #[serde(rename = "s")]
+    symbol: &'a str,
+    #[serde(rename = "a")]
+    agg_id: u64,
+    #[serde(rename = "p")]
+    price: &'a str,
+    #[serde(rename = "T")]
+    time: i64,
+}
+
+impl AggTradeData<'_> {
+    fn into_trade(self) -> Result<Trade, String> {
+        Ok(Trade {
+            symbol: Symbol::parse(self.symbol)?,
+            agg_id: self.agg_id,
+            price: Price::parse(self.price).map_err(|e| format!("price {:?} {e}", self.price))?,
+            time: self.time,
+        })
+    }
+}
+
+/// One entry of `!miniTicker@arr`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ticker {
+    pub symbol: Symbol,
+    pub price: Price,
+    pub time: i64,
+}
+
+#[derive(Debug, PartialEq)]
+pub enum Frame {
+    Trade(Trade),
+    Tickers(Vec<Ticker>),
+    /// The server will close soon: reconnect now.
+    ServerShutdown,
+    /// A reply to SUBSCRIBE/UNSUBSCRIBE/LIST_SUBSCRIPTIONS.
+    Reply {
+        id: u64,
+        result: Value,
+    },
+    ControlError {
+        id: Option<u64>,
+        message: String,
+    },
+    /// Well-formed but of no interest (another stream type).
+    Other,
+}
+
+/// Decodes a text frame. Errors carry a description for the log; they never stop the stream.
+pub fn decode(text: &[u8]) -> Result<Frame, String> {
+    // Combined frames start with the stream name, so the trade fast path is a prefix check.
+    let head = &text[..text.len().min(48)];
+    if head.windows(10).any(|w| w == b"@aggTrade\"") {
+        let frame: AggTradeFrame<'_> =
+            serde_json::from_slice(text).map_err(|e| format!("bad aggTrade frame: {e}"))?;
+        return frame.data.into_trade().map(Frame::Trade);
+    }
+    let value: Value = serde_json::from_slice(text).map_err(|e| format!("bad frame: {e}"))?;
+    decode_value(value)
+}
+
+fn decode_value(value: Value) -> Result<Frame, String> {
+    if let Some(id) = value.get("id") {
+        let id = id.as_u64();
+        if let Some(error) = value.get("error") {
+            let message = error
+                .get("msg")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown error")
+                .to_string();
+            return Ok(Frame::ControlError { id, message });
+        }
+        return Ok(Frame::Reply {
+            id: id.unwrap_or(0),
+            result: value.get("result").cloned().unwrap_or(Value::Null),
+        });
+    }
+    let stream = value.get("stream").and_then(Value::as_str).unwrap_or("");
+    let data = value.get("data").unwrap_or(&value);
+    if stream == "!serverShutdown"
+        || data.get("e").and_then(Value::as_str) == Some("serverShutdown")
+    {
+        return Ok(Frame::ServerShutdown);
+    }
+    if stream.ends_with("@aggTrade") {
+        let trade: AggTradeData<'_> =
+            AggTradeData::deserialize(data).map_err(|e| format!("bad aggTrade: {e}"))?;
+        return trade.into_trade().map(Frame::Trade);
+    }
+    if stream == "!miniTicker@arr" {
+        let tickers = data
+            .as_array()
+            .ok_or("miniTicker data is not an array")?
+            .iter()
+            .filter_map(|t| {
+                // Symbols we cannot alert on (e.g. non-ASCII ones) are skipped, not errors.
+                let symbol = Symbol::parse(t.get("s")?.as_str()?).ok()?;
+                let price = Price::parse(t.get("c")?.as_str()?).ok()?;
+                let time = t.get("E").and_then(Value::as_i64).unwrap_or(0);
+                Some(Ticker {
+                    symbol,
+                    price,
+                    time,
+                })
+            })
+            .collect();
+        return Ok(Frame::Tickers(tickers));
+    }
+    Ok(Frame::Other)
+}
+
+/// Stream name of a symbol's aggregate trades: `btcusdt@aggTrade`.
+pub fn trade_stream(symbol: &Symbol) -> String {
+    format!("{}@aggTrade", symbol.as_str().to_ascii_lowercase())
+}
+
+pub const TICKERS_STREAM: &str = "!miniTicker@arr";
+
+/// A SUBSCRIBE or UNSUBSCRIBE message.
+pub fn control(method: &str, streams: &[String], id: u64) -> String {
+    serde_json::json!({ "method": method, "params": streams, "id": id }).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_a_real_format_trade() {
+        let text = br#"{"stream":"bnbbtc@aggTrade","data":{"e":"aggTrade","E":1672515782136,"s":"BNBBTC","a":26129,"p":"0.01633102","q":"4.70443515","f":27781,"l":27781,"T":1672515782136,"m":true,"M":true}}"#;
+        let Frame::Trade(t) = decode(text).unwrap() else {
+            panic!()
+        };
+        assert_eq!(t.symbol.as_str(), "BNBBTC");
+        assert_eq!(t.agg_id, 26129);
+        assert_eq!(t.price.to_string(), "0.01633102");
+        assert_eq!(t.time, 1672515782136);
+    }
+
+    #[test]
+    fn decodes_control_and_other_frames() {
+        assert_eq!(
+            decode(br#"{"result":null,"id":1}"#).unwrap(),
+            Frame::Reply {
+                id: 1,
+                result: Value::Null
+            }
+        );
+        assert!(matches!(
+            decode(br#"{"error":{"code":2,"msg":"Invalid request"},"id":4}"#).unwrap(),
+            Frame::ControlError { id: Some(4), .. }
+        ));
+        assert_eq!(
+            decode(br#"{"stream":"!serverShutdown","data":{"e":"serverShutdown","E":1}}"#).unwrap(),
+            Frame::ServerShutdown
+        );
+        let tickers = r#"{"stream":"!miniTicker@arr","data":[{"e":"24hrMiniTicker","E":5,"s":"BNBBTC","c":"0.0025","o":"0.0010","h":"0.0025","l":"0.0010","v":"10000","q":"18"},{"s":"币安币","c":"1","E":5}]}"#;
+        let Frame::Tickers(list) = decode(tickers.as_bytes()).unwrap() else {
+            panic!()
+        };
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].price.to_string(), "0.0025");
+        assert!(decode(b"not json").is_err());
+        assert!(
+            decode(br#"{"stream":"x@aggTrade","data":{"s":"BTCUSDT","a":1,"p":"-1","T":1}}"#)
+                .is_err()
+        );
+    }
+}

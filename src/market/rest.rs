@@ -1,0 +1,141 @@
+//! The exchange's REST API: the symbol list and aggregate trades for filling gaps.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::protocol::Trade;
+use crate::domain::{Price, Symbol};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RestError {
+    #[error("rate limited by the exchange (HTTP {status}); retry after {retry_after:?}")]
+    RateLimited { status: u16, retry_after: Duration },
+    #[error("the exchange refuses this location (HTTP 451): set market.rest_url and market.stream_url to an endpoint you may use, e.g. https://api.binance.us and wss://stream.binance.us:9443")]
+    Restricted,
+    #[error("exchange answered HTTP {0}")]
+    Status(u16),
+    #[error("exchange unreachable: {0}")]
+    Transport(String),
+    #[error("unexpected answer from the exchange: {0}")]
+    Decode(String),
+}
+
+#[derive(Clone)]
+pub struct Rest {
+    client: reqwest::Client,
+    base: String,
+}
+
+#[derive(Deserialize)]
+struct ExchangeInfo {
+    symbols: Vec<SymbolInfo>,
+}
+
+#[derive(Deserialize)]
+struct SymbolInfo {
+    symbol: String,
+}
+
+#[derive(Deserialize)]
+struct AggTrade {
+    a: u64,
+    p: String,
+    #[serde(rename = "T")]
+    t: i64,
+}
+
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Duration {
+    headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(Duration::from_secs(60))
+}
+
+impl Rest {
+    pub fn new(base: &str) -> Result<Self, RestError> {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(15))
+            .user_agent(concat!("pricealert/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| RestError::Transport(e.to_string()))?;
+        Ok(Self {
+            client,
+            base: base.trim_end_matches('/').to_string(),
+        })
+    }
+
+    async fn get(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<reqwest::Response, RestError> {
+        let resp = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .query(query)
+            .send()
+            .await
+            .map_err(|e| RestError::Transport(e.to_string()))?;
+        match resp.status().as_u16() {
+            200 => Ok(resp),
+            status @ (418 | 429) => Err(RestError::RateLimited {
+                status,
+                retry_after: retry_after(resp.headers()),
+            }),
+            451 => Err(RestError::Restricted),
+            status => Err(RestError::Status(status)),
+        }
+    }
+
+    /// Every listed spot symbol (any trading status), skipping those we cannot alert on.
+    pub async fn symbols(&self) -> Result<HashSet<Symbol>, RestError> {
+        let info: ExchangeInfo = self
+            .get("/api/v3/exchangeInfo", &[])
+            .await?
+            .json()
+            .await
+            .map_err(|e| RestError::Decode(e.to_string()))?;
+        Ok(info
+            .symbols
+            .iter()
+            .filter_map(|s| Symbol::parse(&s.symbol).ok())
+            .collect())
+    }
+
+    /// Up to `limit` aggregate trades of `symbol` from `from_id` on, oldest first.
+    pub async fn agg_trades(
+        &self,
+        symbol: &Symbol,
+        from_id: u64,
+        limit: u32,
+    ) -> Result<Vec<Trade>, RestError> {
+        let rows: Vec<AggTrade> = self
+            .get(
+                "/api/v3/aggTrades",
+                &[
+                    ("symbol", symbol.to_string()),
+                    ("fromId", from_id.to_string()),
+                    ("limit", limit.to_string()),
+                ],
+            )
+            .await?
+            .json()
+            .await
+            .map_err(|e| RestError::Decode(e.to_string()))?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(Trade {
+                    symbol: symbol.clone(),
+                    agg_id: row.a,
+                    price: Price::parse(&row.p)
+                        .map_err(|e| RestError::Decode(format!("price {e}")))?,
+                    time: row.t,
+                })
+            })
+            .collect()
+    }
+}
