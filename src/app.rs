@@ -14,8 +14,9 @@ use crate::api::{self, ListKey};
 use crate::auth::{self, Accounts, AuthError};
 use crate::config::{Config, ConfigError};
 use crate::market::{self, Prices};
-use crate::matcher::{self, Matcher, Work};
+use crate::matcher::{self, Fired, Matcher, Work};
 use crate::store::cache::ListCache;
+use crate::store::Committed;
 use crate::store::{Store, StoreError};
 
 /// How long in-flight requests may take to finish after shutdown is asked for.
@@ -35,6 +36,13 @@ pub enum AppError {
     Io(#[from] std::io::Error),
 }
 
+/// Something listeners may want to hear about as it happens.
+#[derive(Clone, Debug)]
+pub enum AppEvent {
+    /// An alert fired, and its triggered state and outbox row are committed.
+    Triggered(Fired),
+}
+
 pub struct AppState {
     pub config: Config,
     pub store: Store,
@@ -44,6 +52,8 @@ pub struct AppState {
     pub prices: Arc<Prices>,
     /// `server.public_url` without a trailing slash.
     pub public_url: String,
+    /// What happened, for live listeners (tests, the web page).
+    pub events: tokio::sync::broadcast::Sender<AppEvent>,
     /// Taken by `run` to start the persister.
     work: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Work>>>,
 }
@@ -73,6 +83,7 @@ impl AppState {
             matcher,
             prices: Arc::new(Prices::default()),
             work: std::sync::Mutex::new(Some(work)),
+            events: tokio::sync::broadcast::channel(1024).0,
         })
     }
 }
@@ -110,12 +121,19 @@ async fn start_background(
     state.matcher.arm_all(armed);
     let work = state.work.lock().ok().and_then(|mut w| w.take());
     if let Some(work) = work {
-        let cache_owner = state.clone();
-        let invalidate = Arc::new(move |user| cache_owner.lists.invalidate_user(user));
+        let owner = state.clone();
+        let on_commit = Arc::new(move |committed: Committed| {
+            for user in &committed.users {
+                owner.lists.invalidate_user(*user);
+            }
+            for fired in committed.triggered {
+                let _ = owner.events.send(AppEvent::Triggered(fired));
+            }
+        });
         tasks.spawn(matcher::run_persister(
             state.store.clone(),
             work,
-            invalidate,
+            on_commit,
             shutdown.clone(),
         ));
     }

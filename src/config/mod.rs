@@ -102,7 +102,7 @@ impl Default for MarketConfig {
             rest_url: "https://api.binance.com".to_string(),
             stall_timeout: HumanDuration::secs(60),
             rotate_after: HumanDuration::secs(23 * 3600),
-            control_interval: HumanDuration(std::time::Duration::from_millis(300)),
+            control_interval: HumanDuration(std::time::Duration::from_millis(350)),
             max_streams_per_connection: 1024,
             max_backfill: HumanDuration::secs(600),
             symbols_refresh: HumanDuration::secs(3600),

@@ -9,8 +9,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::TradeOutcome;
-use crate::domain::{Symbol, UserId};
-use crate::store::Store;
+use crate::domain::Symbol;
+use crate::store::{Committed, Store};
 
 /// Most work items folded into one transaction.
 const BATCH: usize = 512;
@@ -25,7 +25,7 @@ pub enum Work {
 pub async fn run_persister(
     store: Store,
     mut rx: mpsc::UnboundedReceiver<Work>,
-    on_user_changed: Arc<dyn Fn(UserId) + Send + Sync>,
+    on_commit: Arc<dyn Fn(Committed) + Send + Sync>,
     shutdown: CancellationToken,
 ) {
     let mut batch: Vec<Work> = Vec::new();
@@ -41,7 +41,7 @@ pub async fn run_persister(
                         batch.push(item);
                     }
                     if !batch.is_empty() {
-                        let _ = commit(&store, std::mem::take(&mut batch), &on_user_changed).await;
+                        let _ = commit(&store, std::mem::take(&mut batch), &on_commit).await;
                     }
                     return;
                 }
@@ -53,7 +53,7 @@ pub async fn run_persister(
                 Err(_) => break,
             }
         }
-        match commit(&store, std::mem::take(&mut batch), &on_user_changed).await {
+        match commit(&store, std::mem::take(&mut batch), &on_commit).await {
             Ok(()) => {}
             Err(failed) => {
                 batch = failed;
@@ -70,7 +70,7 @@ pub async fn run_persister(
 async fn commit(
     store: &Store,
     batch: Vec<Work>,
-    on_user_changed: &Arc<dyn Fn(UserId) + Send + Sync>,
+    on_commit: &Arc<dyn Fn(Committed) + Send + Sync>,
 ) -> Result<(), Vec<Work>> {
     let mut fired = Vec::new();
     let mut resolved = Vec::new();
@@ -85,10 +85,8 @@ async fn commit(
         }
     }
     match store.apply_fires(fired, resolved, cursors).await {
-        Ok(changed_users) => {
-            for user in changed_users {
-                on_user_changed(user);
-            }
+        Ok(committed) => {
+            on_commit(committed);
             Ok(())
         }
         Err(err) => {

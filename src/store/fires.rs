@@ -9,6 +9,15 @@ use super::{now_millis, Store, StoreError};
 use crate::domain::{Alert, Symbol, UserId};
 use crate::matcher::{Fired, Resolved};
 
+/// What a fire transaction changed.
+#[derive(Debug, Default)]
+pub struct Committed {
+    /// Alerts that became `triggered` now (a repeated fire is not here).
+    pub triggered: Vec<Fired>,
+    /// Owners whose alerts changed.
+    pub users: Vec<UserId>,
+}
+
 impl Store {
     /// Every alert still `created`, for the matcher's index at start.
     pub async fn armed_alerts(&self) -> Result<Vec<Alert>, StoreError> {
@@ -27,17 +36,17 @@ impl Store {
     }
 
     /// In one transaction: marks fired alerts triggered (only those still `created`) with an
-    /// outbox row each, records resolved conditions and stream cursors. Returns the owners whose
-    /// alerts changed.
+    /// outbox row each, records resolved conditions and stream cursors.
     pub async fn apply_fires(
         &self,
         fired: Vec<Fired>,
         resolved: Vec<Resolved>,
         cursors: Vec<(Symbol, u64, i64)>,
-    ) -> Result<Vec<UserId>, StoreError> {
+    ) -> Result<Committed, StoreError> {
         self.write(move |tx| {
             let now = now_millis();
             let mut users = BTreeSet::new();
+            let mut triggered = Vec::new();
             let mut trigger = tx.prepare_cached(
                 "UPDATE alerts SET status = 'triggered', triggered_at = ?1, triggered_price = ?2
                  WHERE id = ?3 AND status = 'created'",
@@ -52,6 +61,7 @@ impl Store {
                 if changed == 1 {
                     outbox.execute(params![fire.id.0, fire.user.0, now])?;
                     users.insert(fire.user);
+                    triggered.push(fire.clone());
                     tracing::info!(alert = %fire.id, symbol = %fire.symbol, price = %fire.price, "alert triggered");
                 }
             }
@@ -74,7 +84,10 @@ impl Store {
             for (symbol, id, time) in &cursors {
                 cursor.execute(params![symbol.as_str(), *id as i64, time])?;
             }
-            Ok(users.into_iter().collect())
+            Ok(Committed {
+                triggered,
+                users: users.into_iter().collect(),
+            })
         })
         .await
     }

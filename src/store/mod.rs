@@ -4,6 +4,7 @@
 mod alerts;
 pub mod cache;
 mod fires;
+pub use fires::Committed;
 pub mod migrations;
 mod tokens;
 mod users;

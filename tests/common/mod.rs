@@ -2,6 +2,8 @@
 //! over real HTTP.
 #![allow(dead_code)]
 
+pub mod exchange;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -89,6 +91,22 @@ impl TestServer {
             tokio::task::yield_now().await;
         }
         panic!("server never became healthy");
+    }
+
+    /// Waits until the alert's fire is committed (triggered and in the outbox).
+    pub async fn wait_triggered(
+        events: &mut tokio::sync::broadcast::Receiver<pricealert::app::AppEvent>,
+        alert_id: i64,
+    ) -> pricealert::matcher::Fired {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match tokio::time::timeout_at(deadline, events.recv()).await {
+                Ok(Ok(pricealert::app::AppEvent::Triggered(f))) if f.id.0 == alert_id => return f,
+                Ok(Ok(_)) => continue,
+                Ok(Err(err)) => panic!("event stream: {err}"),
+                Err(_) => panic!("alert {alert_id} never triggered"),
+            }
+        }
     }
 
     /// Stops the server and waits until it has let go of the port and the database.
