@@ -116,9 +116,13 @@ async fn start_background(
     // rustls needs one process-wide crypto provider; a second install is harmless.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut tasks = JoinSet::new();
-    let armed = state.store.armed_alerts().await?;
-    tracing::info!(armed = armed.len(), "matcher loaded");
-    state.matcher.arm_all(armed);
+    let started = std::time::Instant::now();
+    let armed = state.matcher.load(&state.store).await?;
+    tracing::info!(
+        armed,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "matcher loaded"
+    );
     let work = state.work.lock().ok().and_then(|mut w| w.take());
     if let Some(work) = work {
         let owner = state.clone();

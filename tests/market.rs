@@ -526,3 +526,35 @@ async fn the_api_works_while_the_exchange_is_unreachable() {
     assert_eq!(a["condition"], "cross");
     assert_eq!(a["current_price"], Value::Null);
 }
+
+#[tokio::test]
+async fn refused_handshakes_are_retried_without_a_tight_loop() {
+    let ex = FakeExchange::start(SYMBOLS).await;
+    ex.with(|st| st.refuse = Some(429)); // with Retry-After: 1
+    let dir = tempfile::tempdir().unwrap();
+    let s = server_for(&ex, dir.path(), &[]).await;
+    ex.wait_for("a refused handshake", Duration::from_secs(5), |st| {
+        st.refused >= 1
+    })
+    .await;
+    // Time passing is the scenario here: with a 50 ms backoff a tight loop would try ~30 times.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let tries = ex.state(|st| st.refused);
+    assert!(
+        tries <= 3,
+        "{tries} attempts in 1.5 s despite Retry-After: 1"
+    );
+
+    ex.with(|st| st.refuse = Some(451));
+    let before = ex.state(|st| st.refused);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let tries = ex.state(|st| st.refused) - before;
+    assert!(tries <= 2, "{tries} attempts in 1.5 s against a geo-block");
+
+    ex.with(|st| st.refuse = None);
+    ex.wait_for("connected at last", Duration::from_secs(10), |st| {
+        st.live() == 1
+    })
+    .await;
+    drop(s);
+}

@@ -57,3 +57,13 @@ where
         Self::parse(&v.to_string())
     }
 }
+
+/// As `deserialize`, for an optional key (absent stays `None` through `#[serde(default)]`).
+pub fn deserialize_some<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: FromStr,
+    T::Err: fmt::Display,
+{
+    deserialize(deserializer).map(Some)
+}

@@ -7,4 +7,4 @@ mod symbol;
 
 pub use alert::{Alert, AlertId, Condition, NewAlert, Status, UserId};
 pub use price::{Price, PriceError};
-pub use symbol::Symbol;
+pub use symbol::{is_exchange_symbol, Symbol};

@@ -235,7 +235,8 @@ impl Connection {
                                  (wss://stream.binance.us:9443, https://api.binance.us)"
                             );
                         }
-                        Err(Some(self.settings.backoff_max))
+                        // Retrying will not help until the endpoint changes: wait long.
+                        Err(Some(self.settings.backoff_max * 10))
                     }
                     _ => {
                         tracing::warn!(conn = self.id, status, "stream handshake refused");

@@ -7,6 +7,7 @@
 
 mod backoff;
 mod connection;
+mod fast_trade;
 mod feed;
 pub mod prices;
 pub mod protocol;

@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::domain::{Price, Symbol};
+use crate::domain::{is_exchange_symbol, Price, Symbol};
 
 /// One aggregate trade, as the matcher needs it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,6 +24,26 @@ struct AggTradeFrame<'a> {
     data: AggTradeData<'a>,
 }
 
+/// A trade borrowed from the frame's bytes: the hot path allocates nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TradeRef<'a> {
+    pub symbol: &'a str,
+    pub agg_id: u64,
+    pub price: Price,
+    pub time: i64,
+}
+
+impl TradeRef<'_> {
+    pub fn to_owned(&self) -> Result<Trade, String> {
+        Ok(Trade {
+            symbol: Symbol::parse(self.symbol)?,
+            agg_id: self.agg_id,
+            price: self.price,
+            time: self.time,
+        })
+    }
+}
+
 #[derive(Deserialize)]
 pub struct AggTradeData<'a> {
     #[serde(rename = "s")]
@@ -36,15 +56,55 @@ pub struct AggTradeData<'a> {
     time: i64,
 }
 
-impl AggTradeData<'_> {
-    fn into_trade(self) -> Result<Trade, String> {
-        Ok(Trade {
-            symbol: Symbol::parse(self.symbol)?,
+impl<'a> AggTradeData<'a> {
+    fn into_trade_ref(self) -> Result<TradeRef<'a>, String> {
+        if !is_exchange_symbol(self.symbol) {
+            return Err(format!("symbol {:?} is not alertable", self.symbol));
+        }
+        Ok(TradeRef {
+            symbol: self.symbol,
             agg_id: self.agg_id,
             price: Price::parse(self.price).map_err(|e| format!("price {:?} {e}", self.price))?,
             time: self.time,
         })
     }
+
+    fn into_trade(self) -> Result<Trade, String> {
+        self.into_trade_ref()?.to_owned()
+    }
+}
+
+/// `{"stream":"<name>@aggTrade",...`: the stream name is the first field of a combined frame.
+fn is_agg_trade_frame(text: &[u8]) -> bool {
+    const PREFIX: &[u8] = b"{\"stream\":\"";
+    const SUFFIX: &[u8] = b"@aggTrade";
+    let Some(rest) = text.strip_prefix(PREFIX) else {
+        return false;
+    };
+    let Some(end) = rest.iter().take(64).position(|&b| b == b'"') else {
+        return false;
+    };
+    rest[..end].ends_with(SUFFIX)
+}
+
+/// Decodes an aggTrade frame without allocating; `None` when it is another kind of frame.
+pub fn decode_trade(text: &[u8]) -> Option<Result<TradeRef<'_>, String>> {
+    if let Some(trade) = super::fast_trade::read(text) {
+        return Some(Ok(trade));
+    }
+    decode_trade_with_serde(text)
+}
+
+/// The general path for aggTrade frames, and the reference the fast reader is tested against.
+pub fn decode_trade_with_serde(text: &[u8]) -> Option<Result<TradeRef<'_>, String>> {
+    if !is_agg_trade_frame(text) {
+        return None;
+    }
+    Some(
+        serde_json::from_slice::<AggTradeFrame<'_>>(text)
+            .map_err(|e| format!("bad aggTrade frame: {e}"))
+            .and_then(|frame| frame.data.into_trade_ref()),
+    )
 }
 
 /// One entry of `!miniTicker@arr`.
@@ -76,12 +136,8 @@ pub enum Frame {
 
 /// Decodes a text frame. Errors carry a description for the log; they never stop the stream.
 pub fn decode(text: &[u8]) -> Result<Frame, String> {
-    // Combined frames start with the stream name, so the trade fast path is a prefix check.
-    let head = &text[..text.len().min(48)];
-    if head.windows(10).any(|w| w == b"@aggTrade\"") {
-        let frame: AggTradeFrame<'_> =
-            serde_json::from_slice(text).map_err(|e| format!("bad aggTrade frame: {e}"))?;
-        return frame.data.into_trade().map(Frame::Trade);
+    if let Some(trade) = decode_trade(text) {
+        return trade.and_then(|t| t.to_owned()).map(Frame::Trade);
     }
     let value: Value = serde_json::from_slice(text).map_err(|e| format!("bad frame: {e}"))?;
     decode_value(value)

@@ -1,7 +1,9 @@
 //! The in-memory index of armed alerts: per symbol, ordered by target, so a trade costs
 //! O(log n + fired) and never touches the database.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
 
 use crate::domain::{AlertId, Condition, Price, Symbol, UserId};
 
@@ -32,7 +34,6 @@ pub struct Resolved {
     pub condition: Condition,
 }
 
-#[derive(Default)]
 struct Book {
     /// Fire when price >= target: keyed (target units, alert id).
     above: BTreeMap<(u64, i64), Armed>,
@@ -40,9 +41,33 @@ struct Book {
     below: BTreeMap<(u64, i64), Armed>,
     /// Waiting for the first price to choose a side.
     cross: Vec<(u64, i64, Armed)>,
+    /// Lowest `above` target (u64::MAX when none) and highest `below` target: a trade that
+    /// fires nothing is decided from these two numbers, without walking either tree.
+    min_above: u64,
+    max_below: Option<u64>,
+}
+
+impl Default for Book {
+    fn default() -> Self {
+        Self {
+            above: BTreeMap::new(),
+            below: BTreeMap::new(),
+            cross: Vec::new(),
+            min_above: u64::MAX,
+            max_below: None,
+        }
+    }
 }
 
 impl Book {
+    fn refresh(&mut self) {
+        self.min_above = self
+            .above
+            .first_key_value()
+            .map_or(u64::MAX, |((t, _), _)| *t);
+        self.max_below = self.below.last_key_value().map(|((t, _), _)| *t);
+    }
+
     fn is_empty(&self) -> bool {
         self.above.is_empty() && self.below.is_empty() && self.cross.is_empty()
     }
@@ -50,7 +75,9 @@ impl Book {
 
 #[derive(Default)]
 pub struct Index {
-    books: HashMap<Symbol, Book>,
+    /// Keyed by symbol, looked up by `&str` with a fast non-cryptographic hash: symbols come
+    /// from the exchange, not from users, and the set is small.
+    books: FxHashMap<Symbol, Book>,
     armed: usize,
 }
 
@@ -70,7 +97,7 @@ impl Index {
         self.armed == 0
     }
 
-    pub fn has_symbol(&self, symbol: &Symbol) -> bool {
+    pub fn has_symbol(&self, symbol: &str) -> bool {
         self.books.contains_key(symbol)
     }
 
@@ -100,6 +127,7 @@ impl Index {
                 !present
             }
         };
+        book.refresh();
         if added {
             self.armed += 1;
         }
@@ -117,6 +145,7 @@ impl Index {
             book.cross.retain(|(_, cid, _)| *cid != id.0);
             removed = book.cross.len() != before;
         }
+        book.refresh();
         if book.is_empty() {
             self.books.remove(symbol);
         }
@@ -128,20 +157,22 @@ impl Index {
 
     /// Applies one trade: fires every armed alert it crosses that existed at the trade's time,
     /// and lets it choose the side of waiting `cross` alerts.
-    pub fn on_trade(&mut self, symbol: &Symbol, price: Price, time: i64) -> TradeOutcome {
+    pub fn on_trade(&mut self, symbol: &str, price: Price, time: i64) -> TradeOutcome {
         let mut outcome = TradeOutcome::default();
         let Some(book) = self.books.get_mut(symbol) else {
             return outcome;
         };
         let p = price.units();
         let fire = |id: i64, armed: &Armed, out: &mut TradeOutcome| {
-            out.fired.push(Fired {
-                id: AlertId(id),
-                user: armed.user,
-                symbol: symbol.clone(),
-                price,
-                time,
-            });
+            if let Ok(symbol) = Symbol::parse(symbol) {
+                out.fired.push(Fired {
+                    id: AlertId(id),
+                    user: armed.user,
+                    symbol,
+                    price,
+                    time,
+                });
+            }
         };
 
         if book
@@ -205,6 +236,7 @@ impl Index {
                 }
             }
         }
+        book.refresh();
         self.armed -= outcome.fired.len();
         if book.is_empty() {
             self.books.remove(symbol);

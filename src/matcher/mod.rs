@@ -70,18 +70,34 @@ impl Matcher {
         }
     }
 
-    pub fn arm_all(&self, alerts: impl IntoIterator<Item = Alert>) {
-        {
-            let mut index = self.index();
-            for alert in alerts.into_iter().filter(|a| a.status == Status::Created) {
-                let armed = Armed {
-                    user: alert.user_id,
-                    created_at: alert.created_at,
-                };
-                index.insert(alert.id, alert.symbol, alert.target, alert.condition, armed);
+    /// Fills the index from the database, a page at a time; returns how many alerts are armed.
+    pub async fn load(
+        &self,
+        store: &crate::store::Store,
+    ) -> Result<usize, crate::store::StoreError> {
+        const PAGE: i64 = 20_000;
+        let mut after = 0;
+        loop {
+            let page = store.armed_alerts_after(after, PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = last.id.0;
+            let full = page.len() as i64 == PAGE;
+            {
+                let mut index = self.index();
+                for alert in page {
+                    let armed = Armed {
+                        user: alert.user_id,
+                        created_at: alert.created_at,
+                    };
+                    index.insert(alert.id, alert.symbol, alert.target, alert.condition, armed);
+                }
+            }
+            if !full {
+                break;
             }
         }
         self.notify_symbols();
+        Ok(self.armed())
     }
 
     pub fn disarm(&self, alert: &Alert) {
@@ -96,7 +112,7 @@ impl Matcher {
     }
 
     /// Applies a trade and queues what it fired for the persister.
-    pub fn on_trade(&self, symbol: &Symbol, price: Price, time: i64) -> usize {
+    pub fn on_trade(&self, symbol: &str, price: Price, time: i64) -> usize {
         let outcome = self.index().on_trade(symbol, price, time);
         let fired = outcome.fired.len();
         if fired > 0 || !outcome.resolved.is_empty() {

@@ -7,6 +7,7 @@ use rusqlite::params;
 use super::alerts::alert_from_row;
 use super::{now_millis, Store, StoreError};
 use crate::domain::{Alert, Symbol, UserId};
+
 use crate::matcher::{Fired, Resolved};
 
 /// What a fire transaction changed.
@@ -19,16 +20,21 @@ pub struct Committed {
 }
 
 impl Store {
-    /// Every alert still `created`, for the matcher's index at start.
-    pub async fn armed_alerts(&self) -> Result<Vec<Alert>, StoreError> {
-        self.read(|conn| {
-            let mut stmt = conn.prepare(
+    /// Up to `limit` alerts still `created` with ids above `after`, in id order: the matcher
+    /// loads its index page by page so start-up never holds every row at once.
+    pub async fn armed_alerts_after(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<Alert>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
                 "SELECT id, user_id, symbol, target_price, condition, status, created_at,
                         triggered_at, triggered_price
-                 FROM alerts WHERE status = 'created'",
+                 FROM alerts WHERE status = 'created' AND id > ?1 ORDER BY id LIMIT ?2",
             )?;
             let alerts = stmt
-                .query_map([], alert_from_row)?
+                .query_map(params![after, limit], alert_from_row)?
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(alerts)
         })
@@ -112,6 +118,36 @@ impl Store {
                 }
             }
             Ok(out)
+        })
+        .await
+    }
+}
+
+impl Store {
+    /// Fills an empty database with `alerts` armed alerts over `symbols` symbols, for
+    /// benchmarks; one transaction.
+    #[doc(hidden)]
+    pub async fn seed_bench_alerts(&self, alerts: usize, symbols: usize) -> Result<(), StoreError> {
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT OR IGNORE INTO users (id, username, email, password_hash, created_at)
+                 VALUES (1, 'bench', 'bench@example.com', 'x', 0)",
+                [],
+            )?;
+            let mut insert = tx.prepare(
+                "INSERT INTO alerts (user_id, symbol, target_price, condition, status, created_at)
+                 VALUES (1, ?1, ?2, ?3, 'created', ?4)",
+            )?;
+            for i in 0..alerts {
+                let symbol = format!("S{:04}USDT", i % symbols);
+                let (target, condition) = if i % 2 == 0 {
+                    (format!("{}.5", 2000 + i % 100_000), "above")
+                } else {
+                    (format!("{}.25", 1 + i % 400), "below")
+                };
+                insert.execute(params![symbol, target, condition, now_millis()])?;
+            }
+            Ok(())
         })
         .await
     }
