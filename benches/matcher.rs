@@ -52,6 +52,7 @@ fn alert(i: usize) -> Alert {
         created_at: 0,
         triggered_at: None,
         triggered_price: None,
+        notification: None,
     }
 }
 

@@ -13,8 +13,10 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{self, ListKey};
 use crate::auth::{self, Accounts, AuthError};
 use crate::config::{Config, ConfigError};
+use crate::domain::{AlertId, DeliveryStatus, UserId};
 use crate::market::{self, Prices};
 use crate::matcher::{self, Fired, Matcher, Work};
+use crate::notify::{Mailer, MailerError, Outbox};
 use crate::store::cache::ListCache;
 use crate::store::Committed;
 use crate::store::{Store, StoreError};
@@ -32,6 +34,8 @@ pub enum AppError {
     Secret(std::io::Error),
     #[error(transparent)]
     Auth(#[from] AuthError),
+    #[error(transparent)]
+    Mailer(#[from] MailerError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -41,6 +45,12 @@ pub enum AppError {
 pub enum AppEvent {
     /// An alert fired, and its triggered state and outbox row are committed.
     Triggered(Fired),
+    /// A delivery attempt of an alert's notification was recorded.
+    Notification {
+        alert: AlertId,
+        user: UserId,
+        status: DeliveryStatus,
+    },
 }
 
 pub struct AppState {
@@ -52,6 +62,8 @@ pub struct AppState {
     pub prices: Arc<Prices>,
     /// `server.public_url` without a trailing slash.
     pub public_url: String,
+    /// Poked when fires are committed so the outbox worker delivers at once.
+    pub outbox_wake: Arc<tokio::sync::Notify>,
     /// What happened, for live listeners (tests, the web page).
     pub events: tokio::sync::broadcast::Sender<AppEvent>,
     /// Taken by `run` to start the persister.
@@ -84,6 +96,7 @@ impl AppState {
             prices: Arc::new(Prices::default()),
             work: std::sync::Mutex::new(Some(work)),
             events: tokio::sync::broadcast::channel(1024).0,
+            outbox_wake: Arc::new(tokio::sync::Notify::new()),
         })
     }
 }
@@ -130,6 +143,9 @@ async fn start_background(
             for user in &committed.users {
                 owner.lists.invalidate_user(*user);
             }
+            if !committed.triggered.is_empty() {
+                owner.outbox_wake.notify_one();
+            }
             for fired in committed.triggered {
                 let _ = owner.events.send(AppEvent::Triggered(fired));
             }
@@ -140,6 +156,23 @@ async fn start_background(
             on_commit,
             shutdown.clone(),
         ));
+    }
+    match Mailer::from_config(&state.config.smtp)? {
+        Some(mailer) => {
+            let outbox = Outbox {
+                store: state.store.clone(),
+                mailer,
+                config: state.config.smtp.clone(),
+                public_url: state.public_url.clone(),
+                wake: state.outbox_wake.clone(),
+                events: state.events.clone(),
+            };
+            tasks.spawn(outbox.run(shutdown.clone()));
+        }
+        None => tracing::warn!(
+            "smtp.host is not set: notifications are kept in the outbox as pending, and are \
+             sent once SMTP is configured and the server restarted"
+        ),
     }
     if state.config.market.enabled {
         let cursors = state.store.market_cursors().await?;

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use crate::app::{self, AppError, AppState};
 use crate::auth::Accounts;
 use crate::config::{Config, Overrides};
+use crate::notify::Mailer;
 use crate::store::{self, Store};
 
 #[derive(Debug, Parser)]
@@ -50,6 +51,12 @@ pub enum Command {
     Openapi,
     /// Validate the configuration and print it with secrets redacted.
     CheckConfig,
+    /// Send a test email through the configured SMTP server and print its reply.
+    SendTestEmail {
+        /// Recipient address.
+        #[arg(long, value_name = "ADDRESS")]
+        to: String,
+    },
 }
 
 impl Cli {
@@ -98,6 +105,45 @@ pub async fn dispatch(command: Command, config: Config) -> Result<(), AppError> 
             print!("{}", crate::api::spec_yaml());
             Ok(())
         }
+        Command::SendTestEmail { to } => send_test_email(&config, &to).await,
+    }
+}
+
+async fn send_test_email(config: &Config, to: &str) -> Result<(), AppError> {
+    let fail = |message: String| AppError::Io(std::io::Error::other(message));
+    let Some(mailer) = Mailer::from_config(&config.smtp)? else {
+        return Err(fail(
+            "smtp.host is not set: configure [smtp] (see config.toml.example) first".into(),
+        ));
+    };
+    let recipient: lettre::message::Mailbox = to
+        .parse()
+        .map_err(|_| fail(format!("{to:?} is not an email address")))?;
+    let message = lettre::Message::builder()
+        .from(mailer.from.clone())
+        .to(recipient)
+        .subject("pricealert test email")
+        .body(format!(
+            "This is a test email from pricealert.\n\nIf you can read it, the SMTP settings work:\n\
+             server {}, from {}.\n",
+            mailer.server, mailer.from
+        ))
+        .map_err(|e| fail(format!("cannot build the message: {e}")))?;
+    match mailer.send(message).await {
+        Ok(reply) => {
+            println!("sent through {}; the server said: {reply}", mailer.server);
+            Ok(())
+        }
+        Err(err) => Err(fail(format!(
+            "sending through {} failed ({}): {}",
+            mailer.server,
+            if err.permanent {
+                "permanent: the server refused it"
+            } else {
+                "temporary: worth retrying"
+            },
+            err.message
+        ))),
     }
 }
 

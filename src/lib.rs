@@ -8,4 +8,5 @@ pub mod config;
 pub mod domain;
 pub mod market;
 pub mod matcher;
+pub mod notify;
 pub mod store;

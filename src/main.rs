@@ -20,6 +20,8 @@ fn init_logging() {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
+    // One process-wide TLS crypto provider (ring) for the exchange, REST and SMTP clients.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     // The spec does not depend on configuration, so a broken config.toml cannot hide it.
     if matches!(cli.command, Command::Openapi) {
         print!("{}", pricealert::api::spec_yaml());

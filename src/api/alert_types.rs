@@ -3,7 +3,7 @@
 use poem_openapi::{Enum, Object};
 
 use super::price_input::PriceInput;
-use crate::domain::{Alert, Condition, Status};
+use crate::domain::{Alert, Condition, DeliveryStatus, Status};
 use crate::market::Prices;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
@@ -80,6 +80,29 @@ pub struct AlertOut {
     pub triggered_price: Option<String>,
     /// The symbol's last known price, when one is known (lists may lag by `cache.ttl`).
     pub current_price: Option<String>,
+    /// The email sent when the alert fired; null until then.
+    pub notification: Option<NotificationOut>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum DeliveryOut {
+    /// Waiting to be sent (or to be retried).
+    Pending,
+    Sent,
+    /// Refused by the mail server, or still failing after `smtp.give_up_after`.
+    Failed,
+}
+
+#[derive(Debug, Clone, Object)]
+pub struct NotificationOut {
+    pub status: DeliveryOut,
+    /// Delivery attempts so far.
+    pub attempts: i64,
+    /// The mail server's reply or the error of the last failed attempt.
+    pub last_error: Option<String>,
+    /// RFC 3339, UTC.
+    pub sent_at: Option<String>,
 }
 
 #[derive(Debug, Clone, Object)]
@@ -128,6 +151,16 @@ impl AlertOut {
             triggered_at: alert.triggered_at.map(format_millis),
             triggered_price: alert.triggered_price.map(|p| p.to_string()),
             current_price: prices.get(&alert.symbol).map(|(p, _)| p.to_string()),
+            notification: alert.notification.as_ref().map(|n| NotificationOut {
+                status: match n.status {
+                    DeliveryStatus::Pending => DeliveryOut::Pending,
+                    DeliveryStatus::Sent => DeliveryOut::Sent,
+                    DeliveryStatus::Failed => DeliveryOut::Failed,
+                },
+                attempts: n.attempts,
+                last_error: n.last_error.clone(),
+                sent_at: n.sent_at.map(format_millis),
+            }),
         }
     }
 }

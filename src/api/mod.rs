@@ -17,6 +17,7 @@ use poem::middleware::{CatchPanic, NormalizePath, TrailingSlash};
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::{OpenApiService, Tags};
 
+pub use alert_types::format_millis;
 pub use alerts::ListKey;
 pub use middleware::MAX_BODY;
 

@@ -301,6 +301,36 @@ impl Config {
                 "durations must be longer than 0s",
             ));
         }
+        if self.smtp.from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(invalid(
+                "smtp.from",
+                "must be an address like `pricealert <alerts@example.com>`",
+            ));
+        }
+        if self
+            .smtp
+            .host
+            .as_deref()
+            .is_some_and(|h| h.trim().is_empty() || h.contains(char::is_whitespace))
+        {
+            return Err(invalid(
+                "smtp.host",
+                "must be a host name like smtp.gmail.com",
+            ));
+        }
+        if self.smtp.password.is_some() && self.smtp.password_file.is_some() {
+            return Err(invalid(
+                "smtp.password_file",
+                "set smtp.password or smtp.password_file, not both",
+            ));
+        }
+        if self.smtp.retry_initial.get().is_zero() || self.smtp.retry_max < self.smtp.retry_initial
+        {
+            return Err(invalid(
+                "smtp.retry_max",
+                "must be at least smtp.retry_initial, which must be > 0",
+            ));
+        }
         if self.auth.hash_concurrency == 0 {
             return Err(invalid("auth.hash_concurrency", "must be at least 1"));
         }

@@ -60,8 +60,27 @@ macro_rules! text_enum {
     };
 }
 
+/// Where an alert's email stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DeliveryStatus {
+    Pending,
+    Sent,
+    Failed,
+}
+
 text_enum!(Condition { Above => "above", Below => "below", Cross => "cross" });
 text_enum!(Status { Created => "created", Triggered => "triggered", Deleted => "deleted" });
+text_enum!(DeliveryStatus { Pending => "pending", Sent => "sent", Failed => "failed" });
+
+/// The notification of a fired alert.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notification {
+    pub status: DeliveryStatus,
+    pub attempts: i64,
+    /// The SMTP server's reply or the connection error of the last failed attempt.
+    pub last_error: Option<String>,
+    pub sent_at: Option<i64>,
+}
 
 /// An alert as stored. Times are milliseconds since the Unix epoch.
 #[derive(Clone, Debug)]
@@ -75,6 +94,8 @@ pub struct Alert {
     pub created_at: i64,
     pub triggered_at: Option<i64>,
     pub triggered_price: Option<Price>,
+    /// Present once the alert fired.
+    pub notification: Option<Notification>,
 }
 
 /// What a user asks for; validated, not yet stored.

@@ -5,6 +5,8 @@ mod alert;
 mod price;
 mod symbol;
 
-pub use alert::{Alert, AlertId, Condition, NewAlert, Status, UserId};
+pub use alert::{
+    Alert, AlertId, Condition, DeliveryStatus, NewAlert, Notification, Status, UserId,
+};
 pub use price::{Price, PriceError};
 pub use symbol::{is_exchange_symbol, Symbol};

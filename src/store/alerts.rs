@@ -4,10 +4,15 @@ use rusqlite::types::Type;
 use rusqlite::{params, OptionalExtension, Row};
 
 use super::{now_millis, Store, StoreError};
-use crate::domain::{Alert, AlertId, Condition, NewAlert, Price, Status, Symbol, UserId};
+use crate::domain::{
+    Alert, AlertId, Condition, DeliveryStatus, NewAlert, Notification, Price, Status, Symbol,
+    UserId,
+};
 
-const COLUMNS: &str =
-    "id, user_id, symbol, target_price, condition, status, created_at, triggered_at, triggered_price";
+/// An alert's columns and its notification's, from `alerts a LEFT JOIN notifications n`.
+const COLUMNS: &str = "a.id, a.user_id, a.symbol, a.target_price, a.condition, a.status, \
+    a.created_at, a.triggered_at, a.triggered_price, n.status, n.attempts, n.last_error, n.sent_at";
+const FROM: &str = "alerts a LEFT JOIN notifications n ON n.alert_id = a.id";
 
 /// Which of a user's alerts to list. `status: None` means every alert that is not deleted.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -47,6 +52,7 @@ impl Store {
                 created_at: now,
                 triggered_at: None,
                 triggered_price: None,
+                notification: None,
             })
         })
         .await
@@ -55,9 +61,9 @@ impl Store {
     /// The user's alert with that id, deleted ones included; someone else's is `None`.
     pub async fn get_alert(&self, user: UserId, id: AlertId) -> Result<Option<Alert>, StoreError> {
         self.read(move |conn| {
-            let sql = format!("SELECT {COLUMNS} FROM alerts WHERE id = ?1 AND user_id = ?2");
+            let sql = format!("SELECT {COLUMNS} FROM {FROM} WHERE a.id = ?1 AND a.user_id = ?2");
             Ok(conn
-                .query_row(&sql, params![id.0, user.0], alert_from_row)
+                .query_row(&sql, params![id.0, user.0], alert_with_notification)
                 .optional()?)
         })
         .await
@@ -81,12 +87,14 @@ impl Store {
                 |row| row.get(0),
             )?;
             let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM alerts {WHERE} ORDER BY id DESC LIMIT ?4 OFFSET ?5"
+                "SELECT {COLUMNS} FROM {FROM} WHERE a.id IN \
+                 (SELECT id FROM alerts {WHERE} ORDER BY id DESC LIMIT ?4 OFFSET ?5) \
+                 ORDER BY a.id DESC"
             ))?;
             let alerts = stmt
                 .query_map(
                     params![user.0, filter.status, filter.symbol, limit, offset],
-                    alert_from_row,
+                    alert_with_notification,
                 )?
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(AlertPage { alerts, count })
@@ -109,8 +117,8 @@ impl Store {
             if changed == 0 {
                 return Ok(None);
             }
-            let sql = format!("SELECT {COLUMNS} FROM alerts WHERE id = ?1");
-            Ok(Some(tx.query_row(&sql, [id.0], alert_from_row)?))
+            let sql = format!("SELECT {COLUMNS} FROM {FROM} WHERE a.id = ?1");
+            Ok(Some(tx.query_row(&sql, [id.0], alert_with_notification)?))
         })
         .await
     }
@@ -138,5 +146,22 @@ pub(super) fn alert_from_row(row: &Row<'_>) -> rusqlite::Result<Alert> {
         triggered_price: triggered_price
             .map(|p| Price::parse(&p).map_err(|_| bad_column(8, "triggered_price")))
             .transpose()?,
+        notification: None,
     })
+}
+
+/// `alert_from_row` plus the notification columns that follow (absent without a fire).
+fn alert_with_notification(row: &Row<'_>) -> rusqlite::Result<Alert> {
+    let mut alert = alert_from_row(row)?;
+    let status: Option<String> = row.get(9)?;
+    if let Some(status) = status {
+        alert.notification = Some(Notification {
+            status: DeliveryStatus::parse(&status)
+                .ok_or_else(|| bad_column(9, "notification status"))?,
+            attempts: row.get(10)?,
+            last_error: row.get(11)?,
+            sent_at: row.get(12)?,
+        });
+    }
+    Ok(alert)
 }

@@ -6,6 +6,7 @@ pub mod cache;
 mod fires;
 pub use fires::Committed;
 pub mod migrations;
+mod notifications;
 mod tokens;
 mod users;
 
@@ -17,6 +18,7 @@ use rusqlite::{Connection, OpenFlags, Transaction};
 use tokio::sync::Semaphore;
 
 pub use alerts::{AlertFilter, AlertPage};
+pub use notifications::OutboxItem;
 pub use tokens::RefreshOutcome;
 pub use users::UserRecord;
 

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod exchange;
+pub mod smtp;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -102,9 +103,31 @@ impl TestServer {
         loop {
             match tokio::time::timeout_at(deadline, events.recv()).await {
                 Ok(Ok(pricealert::app::AppEvent::Triggered(f))) if f.id.0 == alert_id => return f,
+                Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => continue,
                 Ok(Ok(_)) => continue,
                 Ok(Err(err)) => panic!("event stream: {err}"),
                 Err(_) => panic!("alert {alert_id} never triggered"),
+            }
+        }
+    }
+
+    /// Waits until a delivery outcome of the alert's notification with `status` is recorded.
+    pub async fn wait_notification(
+        events: &mut tokio::sync::broadcast::Receiver<pricealert::app::AppEvent>,
+        alert_id: i64,
+        status: pricealert::domain::DeliveryStatus,
+    ) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match tokio::time::timeout_at(deadline, events.recv()).await {
+                Ok(Ok(pricealert::app::AppEvent::Notification {
+                    alert, status: s, ..
+                })) if alert.0 == alert_id && s == status => return,
+                Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {
+                    continue
+                }
+                Ok(Err(err)) => panic!("event stream: {err}"),
+                Err(_) => panic!("alert {alert_id}'s notification never became {status:?}"),
             }
         }
     }
