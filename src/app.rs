@@ -14,6 +14,7 @@ use crate::api::{self, ListKey};
 use crate::auth::{self, Accounts, AuthError};
 use crate::config::{Config, ConfigError};
 use crate::domain::{AlertId, DeliveryStatus, UserId};
+use crate::limits::Limits;
 use crate::market::{self, Prices};
 use crate::matcher::{self, Fired, Matcher, Work};
 use crate::notify::{Mailer, MailerError, Outbox};
@@ -59,6 +60,7 @@ pub struct AppState {
     pub accounts: Accounts,
     pub lists: ListCache<ListKey, Bytes>,
     pub matcher: Arc<Matcher>,
+    pub limits: Limits,
     pub prices: Arc<Prices>,
     /// `server.public_url` without a trailing slash.
     pub public_url: String,
@@ -86,6 +88,7 @@ impl AppState {
             config.cache.max_entries,
         );
         let (matcher, work) = Matcher::new();
+        let limits = Limits::new(&config.limits);
         Ok(Self {
             public_url: config.public_url(),
             config,
@@ -93,6 +96,7 @@ impl AppState {
             accounts,
             lists,
             matcher,
+            limits,
             prices: Arc::new(Prices::default()),
             work: std::sync::Mutex::new(Some(work)),
             events: tokio::sync::broadcast::channel(1024).0,

@@ -47,6 +47,11 @@ pub enum Command {
         #[arg(long)]
         email: String,
     },
+    /// Set a user's password (read from stdin or prompted for) and revoke their refresh tokens.
+    ResetPassword {
+        #[arg(long)]
+        username: String,
+    },
     /// Print the OpenAPI document as YAML.
     Openapi,
     /// Validate the configuration and print it with secrets redacted.
@@ -91,6 +96,19 @@ pub async fn dispatch(command: Command, config: Config) -> Result<(), AppError> 
             Ok(())
         }
         Command::CreateUser { username, email } => create_user(config, username, email).await,
+        Command::ResetPassword { username } => {
+            let password = tokio::task::spawn_blocking(read_password)
+                .await
+                .map_err(|err| AppError::Io(std::io::Error::other(err)))??;
+            let user = accounts(&config)?
+                .reset_password(username, password)
+                .await?;
+            println!(
+                "password of {} (id {}) changed; their refresh tokens are revoked",
+                user.username, user.id
+            );
+            Ok(())
+        }
         Command::CheckConfig => {
             print!("{}", config.to_redacted_toml());
             if config.auth.jwt_secret.is_none() {
@@ -197,18 +215,23 @@ fn read_password() -> Result<String, AppError> {
     Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
-async fn create_user(config: Config, username: String, email: String) -> Result<(), AppError> {
-    let password = tokio::task::spawn_blocking(read_password)
-        .await
-        .map_err(|err| AppError::Io(std::io::Error::other(err)))??;
+fn accounts(config: &Config) -> Result<Accounts, AppError> {
     let store = Store::open(&config.storage.data_dir, config.storage.busy_timeout.get())?;
     let secret = crate::auth::load_or_create_jwt_secret(
         config.auth.jwt_secret.as_ref(),
         &config.storage.data_dir,
     )
     .map_err(AppError::Secret)?;
-    let accounts = Accounts::new(store, &config.auth, &secret)?;
-    let user = accounts.register(username, email, password).await?;
+    Ok(Accounts::new(store, &config.auth, &secret)?)
+}
+
+async fn create_user(config: Config, username: String, email: String) -> Result<(), AppError> {
+    let password = tokio::task::spawn_blocking(read_password)
+        .await
+        .map_err(|err| AppError::Io(std::io::Error::other(err)))??;
+    let user = accounts(&config)?
+        .register(username, email, password)
+        .await?;
     println!("created user {} (id {})", user.username, user.id);
     Ok(())
 }

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod limits;
 pub mod market;
 pub mod matcher;
 pub mod notify;

@@ -197,7 +197,12 @@ async fn a_burst_of_new_symbols_is_batched_under_the_rate_limit() {
     let listed: Vec<&str> = many.iter().map(String::as_str).collect();
     let ex = FakeExchange::start(&listed).await;
     let dir = tempfile::tempdir().unwrap();
-    let s = server_for(&ex, dir.path(), &[]).await;
+    let s = server_for(
+        &ex,
+        dir.path(),
+        &[("PRICEALERT_LIMITS__MAX_ALERTS_PER_USER", "1000")],
+    )
+    .await;
     let token = s.user("erin").await;
     for sym in &many {
         alert(&s, &token, sym, "1", Some("above")).await;
@@ -220,7 +225,10 @@ async fn past_the_per_connection_stream_limit_more_connections_open() {
     let s = server_for(
         &ex,
         dir.path(),
-        &[("PRICEALERT_MARKET__MAX_STREAMS_PER_CONNECTION", "50")],
+        &[
+            ("PRICEALERT_MARKET__MAX_STREAMS_PER_CONNECTION", "50"),
+            ("PRICEALERT_LIMITS__MAX_ALERTS_PER_USER", "1000"),
+        ],
     )
     .await;
     let token = s.user("olga").await;

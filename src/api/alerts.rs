@@ -102,6 +102,7 @@ impl AlertsApi {
                     target,
                     condition,
                 },
+                state.config.limits.max_alerts_per_user,
             )
             .await?;
         state.matcher.arm(&alert);

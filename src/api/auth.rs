@@ -3,9 +3,11 @@
 use std::sync::Arc;
 
 use poem::web::Data;
+use poem::Request;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
+use super::bearer::BearerAuth;
 use super::error::ApiError;
 use super::ApiTags;
 use crate::app::AppState;
@@ -54,6 +56,16 @@ pub struct RefreshRequest {
 }
 
 #[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct PasswordChange {
+    #[oai(validator(max_length = 1024))]
+    pub current_password: String,
+    /// 8–128 characters.
+    #[oai(validator(min_length = 8, max_length = 128))]
+    pub new_password: String,
+}
+
+#[derive(Debug, Object)]
 pub struct TokenOut {
     /// Bearer token for the API; short-lived.
     pub access: String,
@@ -91,14 +103,37 @@ pub enum Tokens {
 }
 
 #[derive(ApiResponse)]
+pub enum PasswordChanged {
+    /// The password is changed and every refresh token of the account is revoked.
+    #[oai(status = 204)]
+    NoContent,
+}
+
+#[derive(ApiResponse)]
 pub enum LoggedOut {
     /// Every refresh token of this login is revoked.
     #[oai(status = 204)]
     NoContent,
 }
 
+/// The client's address, as the rate limits see it.
+fn client(state: &AppState, req: &Request) -> std::net::IpAddr {
+    let peer = req.remote_addr().as_socket_addr().map(|a| a.ip());
+    let forwarded = req.header("x-forwarded-for");
+    crate::limits::client_ip(peer, forwarded, &state.config.server.trusted_proxies)
+        .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]))
+}
+
 impl AuthApi {
-    async fn do_register(state: &AppState, body: RegisterRequest) -> Result<Registered, ApiError> {
+    async fn do_register(
+        state: &AppState,
+        req: &Request,
+        body: RegisterRequest,
+    ) -> Result<Registered, ApiError> {
+        state
+            .limits
+            .register(client(state, req))
+            .map_err(ApiError::too_many)?;
         let user = state
             .accounts
             .register(body.username, body.email, body.password)
@@ -111,14 +146,28 @@ impl AuthApi {
         })))
     }
 
-    async fn do_login(state: &AppState, body: LoginRequest) -> Result<Tokens, ApiError> {
+    async fn do_login(
+        state: &AppState,
+        req: &Request,
+        body: LoginRequest,
+    ) -> Result<Tokens, ApiError> {
+        let ip = client(state, req);
+        if let Err(wait) = state.limits.login_gate(ip, &body.username) {
+            tracing::warn!(%ip, "login throttled");
+            return Err(ApiError::too_many(wait));
+        }
+        let username = body.username.clone();
         match state.accounts.login(body.username, body.password).await {
             Ok((user, pair)) => {
-                tracing::info!(user = %user.id, "login succeeded");
+                state.limits.login_succeeded(ip, &username);
+                tracing::info!(user = %user.id, %ip, "login succeeded");
                 Ok(Tokens::Ok(Json(pair.into())))
             }
             Err(err) => {
-                tracing::info!(reason = %err, "login failed");
+                if matches!(err, crate::auth::AuthError::BadCredentials) {
+                    state.limits.login_failed(ip, &username);
+                }
+                tracing::info!(%ip, reason = %err, "login failed");
                 Err(err.into())
             }
         }
@@ -132,9 +181,10 @@ impl AuthApi {
     async fn register(
         &self,
         state: Data<&Arc<AppState>>,
+        req: &Request,
         body: Json<RegisterRequest>,
     ) -> Result<Registered, ApiError> {
-        Self::do_register(&state, body.0).await
+        Self::do_register(&state, req, body.0).await
     }
 
     /// Log in with username and password.
@@ -144,9 +194,10 @@ impl AuthApi {
     async fn login(
         &self,
         state: Data<&Arc<AppState>>,
+        req: &Request,
         body: Json<LoginRequest>,
     ) -> Result<Tokens, ApiError> {
-        Self::do_login(&state, body.0).await
+        Self::do_login(&state, req, body.0).await
     }
 
     /// Exchange a refresh token for a new pair.
@@ -174,14 +225,38 @@ impl AuthApi {
         Ok(LoggedOut::NoContent)
     }
 
+    /// Change your password.
+    ///
+    /// Needs the current password. Every refresh token of the account is revoked: other
+    /// sessions end when their access token expires.
+    #[oai(
+        path = "/auth/password",
+        method = "post",
+        operation_id = "change_password"
+    )]
+    async fn change_password(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: BearerAuth,
+        body: Json<PasswordChange>,
+    ) -> Result<PasswordChanged, ApiError> {
+        let user = auth.user(&state).await?;
+        state
+            .accounts
+            .change_password(user, body.0.current_password, body.0.new_password)
+            .await?;
+        Ok(PasswordChanged::NoContent)
+    }
+
     /// Alias of `POST /auth/register/` (the Flask original's path).
     #[oai(path = "/register", method = "post", operation_id = "register_alias")]
     async fn register_alias(
         &self,
         state: Data<&Arc<AppState>>,
+        req: &Request,
         body: Json<RegisterRequest>,
     ) -> Result<Registered, ApiError> {
-        Self::do_register(&state, body.0).await
+        Self::do_register(&state, req, body.0).await
     }
 
     /// Alias of `POST /auth/login/` (the Flask original's path).
@@ -189,8 +264,9 @@ impl AuthApi {
     async fn login_alias(
         &self,
         state: Data<&Arc<AppState>>,
+        req: &Request,
         body: Json<LoginRequest>,
     ) -> Result<Tokens, ApiError> {
-        Self::do_login(&state, body.0).await
+        Self::do_login(&state, req, body.0).await
     }
 }

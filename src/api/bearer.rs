@@ -15,10 +15,12 @@ pub struct BearerAuth(Bearer);
 impl BearerAuth {
     /// The user this token speaks for; refresh tokens, bad signatures and unknown users get 401.
     pub async fn user(&self, state: &AppState) -> Result<UserId, ApiError> {
-        state
+        let user = state
             .accounts
             .authenticate(&self.0.token)
             .await
-            .map_err(ApiError::from)
+            .map_err(ApiError::from)?;
+        state.limits.api(user).map_err(ApiError::too_many)?;
+        Ok(user)
     }
 }

@@ -20,6 +20,8 @@ pub struct ErrorBody {
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
+    /// Seconds, sent as `Retry-After` with 429 and 503.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -27,6 +29,17 @@ impl ApiError {
         Self {
             status,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 429, with how long to wait (rounded up to whole seconds).
+    pub fn too_many(wait: std::time::Duration) -> Self {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        Self {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            message: format!("too many requests: try again in {secs} s"),
+            retry_after: Some(secs.max(1)),
         }
     }
 
@@ -72,13 +85,20 @@ impl poem::error::ResponseError for ApiError {
     }
 
     fn as_response(&self) -> Response {
-        error_response(self.status, &self.message)
+        let mut resp = error_response(self.status, &self.message);
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut().insert(
+                poem::http::header::RETRY_AFTER,
+                poem::http::HeaderValue::from(secs),
+            );
+        }
+        resp
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        error_response(self.status, &self.message)
+        poem::error::ResponseError::as_response(&self)
     }
 }
 
@@ -91,7 +111,10 @@ const DOCUMENTED: [(u16, &str); 10] = [
     (401, "Missing, invalid or expired credentials"),
     (404, "No such resource (someone else's alert is also 404)"),
     (405, "Method not allowed on this path"),
-    (409, "Conflict: the username or email is already taken"),
+    (
+        409,
+        "Conflict: the username or email is already taken, or the alert limit is reached",
+    ),
     (413, "Request body larger than 16 KiB"),
     (415, "Content type is not application/json"),
     (429, "Too many requests: slow down"),
@@ -129,6 +152,10 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(field) => {
                 ApiError::new(StatusCode::CONFLICT, format!("{field} is already taken"))
             }
+            StoreError::AlertLimit(max) => ApiError::new(
+                StatusCode::CONFLICT,
+                format!("alert limit reached: at most {max} alerts that are not deleted; delete some first"),
+            ),
             other => ApiError::internal(other),
         }
     }
@@ -144,7 +171,10 @@ impl From<AuthError> for ApiError {
             AuthError::BadCredentials | AuthError::InvalidToken | AuthError::TokenReused => {
                 ApiError::new(StatusCode::UNAUTHORIZED, err.to_string())
             }
-            AuthError::Busy => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, err.to_string()),
+            AuthError::Busy => ApiError {
+                retry_after: Some(1),
+                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, err.to_string())
+            },
             AuthError::Store(store) => store.into(),
             AuthError::Internal(cause) => ApiError::internal(cause),
         }

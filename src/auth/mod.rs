@@ -194,6 +194,50 @@ impl Accounts {
         }
     }
 
+    /// Checks the current password, then sets the new one and revokes every refresh token.
+    pub async fn change_password(
+        &self,
+        user: UserId,
+        current: String,
+        new: String,
+    ) -> Result<(), AuthError> {
+        let record = self
+            .store
+            .user_by_id(user)
+            .await?
+            .ok_or(AuthError::InvalidToken)?;
+        if !self
+            .hashes
+            .verify(current, Some(record.password_hash))
+            .await?
+        {
+            return Err(AuthError::BadCredentials);
+        }
+        account::check_password(&new).map_err(AuthError::Invalid)?;
+        let hash = self.hashes.hash(new).await?;
+        self.store.set_password(user, hash).await?;
+        tracing::info!(user = %user, "password changed; every refresh token revoked");
+        Ok(())
+    }
+
+    /// The admin path: no current password needed.
+    pub async fn reset_password(
+        &self,
+        username: String,
+        new: String,
+    ) -> Result<UserRecord, AuthError> {
+        let record = self
+            .store
+            .user_by_username(username.clone())
+            .await?
+            .ok_or_else(|| AuthError::Invalid(format!("no user named {username}")))?;
+        account::check_password(&new).map_err(AuthError::Invalid)?;
+        let hash = self.hashes.hash(new).await?;
+        self.store.set_password(record.id, hash).await?;
+        tracing::info!(user = %record.id, "password reset; every refresh token revoked");
+        Ok(record)
+    }
+
     /// The user an access token speaks for, if the token is valid and the user still exists.
     pub async fn authenticate(&self, token: &str) -> Result<UserId, AuthError> {
         let user = self.keys.verify(token, TokenKind::Access)?.user_id()?;

@@ -67,3 +67,46 @@ where
 {
     deserialize(deserializer).map(Some)
 }
+
+/// A list, from a TOML array or from comma-separated text (how the environment writes it).
+pub fn deserialize_list<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: FromStr,
+    T::Err: fmt::Display,
+{
+    struct ListVisitor<T>(PhantomData<T>);
+
+    impl<'de, T> Visitor<'de> for ListVisitor<T>
+    where
+        T: FromStr,
+        T::Err: fmt::Display,
+    {
+        type Value = Vec<T>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a list, or comma-separated text")
+        }
+
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Vec<T>, E> {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| s.parse().map_err(|e| E::custom(format!("`{s}`: {e}"))))
+                .collect()
+        }
+
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+            let mut out = Vec::new();
+            while let Some(text) = seq.next_element::<String>()? {
+                out.push(
+                    text.parse()
+                        .map_err(|e| de::Error::custom(format!("`{text}`: {e}")))?,
+                );
+            }
+            Ok(out)
+        }
+    }
+
+    deserializer.deserialize_any(ListVisitor(PhantomData))
+}

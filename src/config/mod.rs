@@ -3,7 +3,9 @@
 
 mod duration;
 mod flexible;
+mod limits;
 mod market;
+mod rate;
 mod secret;
 mod smtp;
 
@@ -14,7 +16,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use duration::HumanDuration;
+pub use limits::LimitsConfig;
 pub use market::MarketConfig;
+pub use rate::Rate;
 pub use secret::{Secret, REDACTED};
 pub use smtp::{SmtpConfig, SmtpSecurity};
 
@@ -32,6 +36,7 @@ pub struct Config {
     pub cache: CacheConfig,
     pub market: MarketConfig,
     pub smtp: SmtpConfig,
+    pub limits: LimitsConfig,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -40,6 +45,10 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Base of the absolute URLs the server hands out (pagination links, email links).
     pub public_url: Option<String>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed, as IP addresses (in the
+    /// environment: comma-separated).
+    #[serde(deserialize_with = "flexible::deserialize_list")]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -80,6 +89,7 @@ impl Default for ServerConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_url: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -330,6 +340,9 @@ impl Config {
                 "smtp.retry_max",
                 "must be at least smtp.retry_initial, which must be > 0",
             ));
+        }
+        if self.limits.max_alerts_per_user == 0 {
+            return Err(invalid("limits.max_alerts_per_user", "must be at least 1"));
         }
         if self.auth.hash_concurrency == 0 {
             return Err(invalid("auth.hash_concurrency", "must be at least 1"));

@@ -28,8 +28,22 @@ pub struct AlertPage {
 }
 
 impl Store {
-    pub async fn create_alert(&self, user: UserId, new: NewAlert) -> Result<Alert, StoreError> {
+    /// Stores a new armed alert, unless the user already has `max` that are not deleted.
+    pub async fn create_alert(
+        &self,
+        user: UserId,
+        new: NewAlert,
+        max: u32,
+    ) -> Result<Alert, StoreError> {
         self.write(move |tx| {
+            let live: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM alerts WHERE user_id = ?1 AND status != 'deleted'",
+                [user.0],
+                |row| row.get(0),
+            )?;
+            if live >= i64::from(max) {
+                return Err(StoreError::AlertLimit(max));
+            }
             let now = now_millis();
             tx.execute(
                 "INSERT INTO alerts (user_id, symbol, target_price, condition, status, created_at)

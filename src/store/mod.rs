@@ -31,6 +31,8 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("{0} is already taken")]
     Conflict(&'static str),
+    #[error("alert limit of {0} reached")]
+    AlertLimit(u32),
     #[error(
         "the database schema is version {found}, newer than this pricealert knows ({known}); \
          run a newer pricealert or restore a backup"

@@ -77,6 +77,47 @@ impl Store {
         .await
     }
 
+    pub async fn user_by_id(&self, id: UserId) -> Result<Option<UserRecord>, StoreError> {
+        self.read(move |conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT id, username, email, password_hash FROM users WHERE id = ?1",
+                    [id.0],
+                    |row| {
+                        Ok(UserRecord {
+                            id: UserId(row.get(0)?),
+                            username: row.get(1)?,
+                            email: row.get(2)?,
+                            password_hash: row.get(3)?,
+                        })
+                    },
+                )
+                .optional()?)
+        })
+        .await
+    }
+
+    /// Replaces the password hash and revokes every refresh token of the user, in one
+    /// transaction. Returns false when there is no such user.
+    pub async fn set_password(
+        &self,
+        id: UserId,
+        password_hash: String,
+    ) -> Result<bool, StoreError> {
+        self.write(move |tx| {
+            let changed = tx.execute(
+                "UPDATE users SET password_hash = ?1 WHERE id = ?2",
+                params![password_hash, id.0],
+            )?;
+            tx.execute(
+                "UPDATE refresh_tokens SET revoked_at = ?1 WHERE user_id = ?2 AND revoked_at IS NULL",
+                params![now_millis(), id.0],
+            )?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
     pub async fn user_exists(&self, id: UserId) -> Result<bool, StoreError> {
         self.read(move |conn| {
             Ok(conn
