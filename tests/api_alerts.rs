@@ -70,7 +70,6 @@ async fn create_rejects_bad_input_with_json_errors() {
         json!({"cryptocurrency": "BTCUSDT"}),
         json!({"target_price": "1"}),
         json!({"cryptocurrency": "BTCUSDT", "target_price": "1", "condition": "sideways"}),
-        json!({"cryptocurrency": "BTCUSDT", "target_price": "1", "status": "triggered"}),
     ];
     for case in cases {
         let (status, body) = s.post("/alerts/create/", Some(&token), case.clone()).await;
@@ -79,6 +78,17 @@ async fn create_rejects_bad_input_with_json_errors() {
     }
     let (_, list) = s.get("/alerts/", &token).await;
     assert_eq!(list["count"], 0, "a rejected alert was stored: {list}");
+
+    // A client cannot set the status: unknown and read-only fields are ignored.
+    let a = s
+        .create_alert(
+            &token,
+            json!({"cryptocurrency": "BTCUSDT", "target_price": "1", "status": "triggered", "user": 999, "condition": null}),
+        )
+        .await;
+    assert_eq!(a["status"], "created");
+    assert_ne!(a["user"], 999);
+    assert_eq!(a["condition"], "cross");
 }
 
 #[tokio::test]
@@ -107,8 +117,9 @@ async fn both_create_paths_and_both_delete_paths_work() {
     let (status, _) = s.delete(&format!("/alerts/{}", b["id"]), &token).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
 
-    let (_, got) = s.get(&format!("/alerts/{}/", a["id"]), &token).await;
-    assert_eq!(got["status"], "deleted");
+    // Gone from reads, kept as history in the deleted list.
+    let (status, _) = s.get(&format!("/alerts/{}/", a["id"]), &token).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, body) = s.delete(&format!("/alerts/{}/", a["id"]), &token).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_error_shape(&body);
@@ -117,6 +128,7 @@ async fn both_create_paths_and_both_delete_paths_work() {
     assert_eq!(active["count"], 0);
     let (_, deleted) = s.get("/alerts/?status=deleted", &token).await;
     assert_eq!(deleted["count"], 2);
+    assert_eq!(deleted["results"][0]["status"], "deleted");
 }
 
 #[tokio::test]

@@ -2,7 +2,9 @@
 
 use poem_openapi::{Enum, Object};
 
+use super::nullable::Nullable;
 use super::price_input::PriceInput;
+use super::text::Text;
 use crate::domain::{Alert, Condition, DeliveryStatus, Status};
 use crate::market::Prices;
 
@@ -53,14 +55,13 @@ impl StatusFilter {
 }
 
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
 pub struct AlertCreate {
     /// A Binance spot symbol such as `BTCUSDT`; lower case is accepted and upper-cased.
     #[oai(validator(pattern = r"^[A-Za-z0-9]{2,20}$"))]
-    pub cryptocurrency: String,
+    pub cryptocurrency: Text,
     pub target_price: PriceInput,
-    /// Omit it to let the current price decide.
-    pub condition: Option<ConditionIn>,
+    /// Omit it (or send null) to let the current price decide.
+    pub condition: Option<Nullable<ConditionIn>>,
 }
 
 #[derive(Debug, Clone, Object)]
@@ -75,13 +76,13 @@ pub struct AlertOut {
     pub user: i64,
     /// RFC 3339, UTC.
     pub created_at: String,
-    pub triggered_at: Option<String>,
+    pub triggered_at: Nullable<String>,
     /// The price of the trade that fired the alert.
-    pub triggered_price: Option<String>,
+    pub triggered_price: Nullable<String>,
     /// The symbol's last known price, when one is known (lists may lag by `cache.ttl`).
-    pub current_price: Option<String>,
+    pub current_price: Nullable<String>,
     /// The email sent when the alert fired; null until then.
-    pub notification: Option<NotificationOut>,
+    pub notification: Nullable<NotificationOut>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
@@ -100,9 +101,9 @@ pub struct NotificationOut {
     /// Delivery attempts so far.
     pub attempts: i64,
     /// The mail server's reply or the error of the last failed attempt.
-    pub last_error: Option<String>,
+    pub last_error: Nullable<String>,
     /// RFC 3339, UTC.
-    pub sent_at: Option<String>,
+    pub sent_at: Nullable<String>,
 }
 
 #[derive(Debug, Clone, Object)]
@@ -111,9 +112,9 @@ pub struct AlertList {
     /// Alerts matching the filters, on all pages.
     pub count: i64,
     /// Absolute URL of the next page, or null on the last page.
-    pub next: Option<String>,
+    pub next: Nullable<String>,
     /// Absolute URL of the previous page, or null on the first page.
-    pub previous: Option<String>,
+    pub previous: Nullable<String>,
 }
 
 /// RFC 3339 with milliseconds, UTC.
@@ -148,19 +149,23 @@ impl AlertOut {
             },
             user: alert.user_id.0,
             created_at: format_millis(alert.created_at),
-            triggered_at: alert.triggered_at.map(format_millis),
-            triggered_price: alert.triggered_price.map(|p| p.to_string()),
-            current_price: prices.get(&alert.symbol).map(|(p, _)| p.to_string()),
-            notification: alert.notification.as_ref().map(|n| NotificationOut {
-                status: match n.status {
-                    DeliveryStatus::Pending => DeliveryOut::Pending,
-                    DeliveryStatus::Sent => DeliveryOut::Sent,
-                    DeliveryStatus::Failed => DeliveryOut::Failed,
-                },
-                attempts: n.attempts,
-                last_error: n.last_error.clone(),
-                sent_at: n.sent_at.map(format_millis),
-            }),
+            triggered_at: alert.triggered_at.map(format_millis).into(),
+            triggered_price: alert.triggered_price.map(|p| p.to_string()).into(),
+            current_price: prices.get(&alert.symbol).map(|(p, _)| p.to_string()).into(),
+            notification: alert
+                .notification
+                .as_ref()
+                .map(|n| NotificationOut {
+                    status: match n.status {
+                        DeliveryStatus::Pending => DeliveryOut::Pending,
+                        DeliveryStatus::Sent => DeliveryOut::Sent,
+                        DeliveryStatus::Failed => DeliveryOut::Failed,
+                    },
+                    attempts: n.attempts,
+                    last_error: n.last_error.clone().into(),
+                    sent_at: n.sent_at.map(format_millis).into(),
+                })
+                .into(),
         }
     }
 }

@@ -72,7 +72,7 @@ impl AlertsApi {
         body: AlertCreate,
     ) -> Result<AlertCreated, ApiError> {
         let user = auth.user(state).await?;
-        let symbol = Symbol::parse(&body.cryptocurrency)
+        let symbol = Symbol::parse(&body.cryptocurrency.0)
             .map_err(|msg| ApiError::bad_request(format!("cryptocurrency {msg}")))?;
         let target = body
             .target_price
@@ -83,7 +83,7 @@ impl AlertsApi {
                 "unknown symbol {symbol}: the exchange does not list it"
             )));
         }
-        let condition = match body.condition {
+        let condition = match body.condition.and_then(|c| c.0) {
             Some(ConditionIn::Above) => Condition::Above,
             Some(ConditionIn::Below) => Condition::Below,
             // The current price decides; with none known yet, the first price seen will.
@@ -173,8 +173,12 @@ impl AlertsApi {
                 .map(|a| AlertOut::new(a, &state.prices))
                 .collect(),
             count: page.count,
-            next: (key.page < last_page).then(|| Self::page_url(state, key, key.page + 1)),
-            previous: (key.page > 1).then(|| Self::page_url(state, key, key.page - 1)),
+            next: (key.page < last_page)
+                .then(|| Self::page_url(state, key, key.page + 1))
+                .into(),
+            previous: (key.page > 1)
+                .then(|| Self::page_url(state, key, key.page - 1))
+                .into(),
         };
         Ok(CachedJson::serialize(&list))
     }
@@ -262,7 +266,7 @@ impl AlertsApi {
         Ok(AlertListed::Ok(body))
     }
 
-    /// One of your alerts, deleted ones included.
+    /// One of your alerts. A deleted alert is 404 here; it stays listed with `status=deleted`.
     #[oai(path = "/alerts/:id", method = "get", operation_id = "get_alert")]
     async fn get(
         &self,
@@ -271,7 +275,12 @@ impl AlertsApi {
         id: Path<i64>,
     ) -> Result<AlertFound, ApiError> {
         let user = auth.user(&state).await?;
-        match state.store.get_alert(user, AlertId(id.0)).await? {
+        match state
+            .store
+            .get_alert(user, AlertId(id.0))
+            .await?
+            .filter(|a| a.status != crate::domain::Status::Deleted)
+        {
             Some(alert) => Ok(AlertFound::Ok(Json(AlertOut::new(&alert, &state.prices)))),
             None => Err(not_found(id.0)),
         }

@@ -9,6 +9,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::bearer::BearerAuth;
 use super::error::ApiError;
+use super::text::Text;
 use super::ApiTags;
 use crate::app::AppState;
 use crate::auth::TokenPair;
@@ -16,19 +17,18 @@ use crate::auth::TokenPair;
 pub struct AuthApi;
 
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
 pub struct RegisterRequest {
     /// 3–32 characters of letters, digits, `_`, `.` and `-`.
     #[oai(validator(pattern = r"^[A-Za-z0-9_.-]{3,32}$"))]
-    pub username: String,
+    pub username: Text,
     /// 8–128 characters; used in full, never truncated.
     #[oai(validator(min_length = 8, max_length = 128))]
-    pub password: String,
+    pub password: Text,
     #[oai(validator(
         max_length = 254,
         pattern = r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
     ))]
-    pub email: String,
+    pub email: Text,
 }
 
 #[derive(Debug, Object)]
@@ -39,30 +39,27 @@ pub struct UserOut {
 }
 
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
 pub struct LoginRequest {
     #[oai(validator(max_length = 254))]
-    pub username: String,
+    pub username: Text,
     #[oai(validator(max_length = 1024))]
-    pub password: String,
+    pub password: Text,
 }
 
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
 pub struct RefreshRequest {
     /// A refresh token from login or an earlier refresh.
-    #[oai(validator(max_length = 4096))]
-    pub refresh: String,
+    #[oai(validator(max_length = 2048))]
+    pub refresh: Text,
 }
 
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
 pub struct PasswordChange {
     #[oai(validator(max_length = 1024))]
-    pub current_password: String,
+    pub current_password: Text,
     /// 8–128 characters.
     #[oai(validator(min_length = 8, max_length = 128))]
-    pub new_password: String,
+    pub new_password: Text,
 }
 
 #[derive(Debug, Object)]
@@ -136,7 +133,7 @@ impl AuthApi {
             .map_err(ApiError::too_many)?;
         let user = state
             .accounts
-            .register(body.username, body.email, body.password)
+            .register(body.username.0, body.email.0, body.password.0)
             .await?;
         tracing::info!(user = %user.id, "account registered");
         Ok(Registered::Created(Json(UserOut {
@@ -152,12 +149,12 @@ impl AuthApi {
         body: LoginRequest,
     ) -> Result<Tokens, ApiError> {
         let ip = client(state, req);
-        if let Err(wait) = state.limits.login_gate(ip, &body.username) {
+        if let Err(wait) = state.limits.login_gate(ip, &body.username.0) {
             tracing::warn!(%ip, "login throttled");
             return Err(ApiError::too_many(wait));
         }
-        let username = body.username.clone();
-        match state.accounts.login(body.username, body.password).await {
+        let username = body.username.0.clone();
+        match state.accounts.login(body.username.0, body.password.0).await {
             Ok((user, pair)) => {
                 state.limits.login_succeeded(ip, &username);
                 tracing::info!(user = %user.id, %ip, "login succeeded");
@@ -210,7 +207,7 @@ impl AuthApi {
         state: Data<&Arc<AppState>>,
         body: Json<RefreshRequest>,
     ) -> Result<Tokens, ApiError> {
-        let pair = state.accounts.refresh(&body.0.refresh).await?;
+        let pair = state.accounts.refresh(&body.0.refresh.0).await?;
         Ok(Tokens::Ok(Json(pair.into())))
     }
 
@@ -221,7 +218,7 @@ impl AuthApi {
         state: Data<&Arc<AppState>>,
         body: Json<RefreshRequest>,
     ) -> Result<LoggedOut, ApiError> {
-        state.accounts.logout(&body.0.refresh).await?;
+        state.accounts.logout(&body.0.refresh.0).await?;
         Ok(LoggedOut::NoContent)
     }
 
@@ -243,7 +240,7 @@ impl AuthApi {
         let user = auth.user(&state).await?;
         state
             .accounts
-            .change_password(user, body.0.current_password, body.0.new_password)
+            .change_password(user, body.0.current_password.0, body.0.new_password.0)
             .await?;
         Ok(PasswordChanged::NoContent)
     }

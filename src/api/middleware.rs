@@ -1,6 +1,6 @@
 //! What wraps every request: the 16 KiB body limit, the single error shape, security headers.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use poem::http::{header, HeaderValue, Method, StatusCode};
 use poem::{Endpoint, IntoResponse, Request, Response};
@@ -71,6 +71,54 @@ fn shape_error(err: poem::Error, method: &Method, path: &str) -> Response {
     error_response(status, &message)
 }
 
+/// Methods each documented path answers, from the OpenAPI document: the `Allow` header of a 405.
+fn allowed_methods(path: &str) -> Option<String> {
+    static TABLE: OnceLock<Vec<(Vec<String>, String)>> = OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        let spec: serde_json::Value =
+            serde_json::from_str(&super::service().spec()).unwrap_or_default();
+        let mut table: Vec<(Vec<String>, String)> = spec["paths"]
+            .as_object()
+            .map(|paths| {
+                paths
+                    .iter()
+                    .map(|(path, ops)| {
+                        let methods: Vec<String> = ops
+                            .as_object()
+                            .map(|o| o.keys().map(|m| m.to_ascii_uppercase()).collect())
+                            .unwrap_or_default();
+                        (segments(path), methods.join(", "))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        for fixed in ["/docs", "/openapi.json", "/openapi.yaml"] {
+            table.push((segments(fixed), "GET".to_string()));
+        }
+        table
+    });
+    let wanted = segments(path);
+    table
+        .iter()
+        .filter(|(pattern, _)| {
+            pattern.len() == wanted.len()
+                && pattern
+                    .iter()
+                    .zip(&wanted)
+                    .all(|(p, w)| p.starts_with('{') || p == w)
+        })
+        // The most literal pattern wins, as in the router.
+        .max_by_key(|(pattern, _)| pattern.iter().filter(|p| !p.starts_with('{')).count())
+        .map(|(_, methods)| methods.clone())
+}
+
+fn segments(path: &str) -> Vec<String> {
+    path.split('/')
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
 fn is_json(resp: &Response) -> bool {
     resp.headers()
         .get(header::CONTENT_TYPE)
@@ -96,6 +144,11 @@ pub async fn around<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<R
             .unwrap_or("error")
             .to_ascii_lowercase();
         resp = error_response(status, &reason);
+    }
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        if let Some(allow) = allowed_methods(&path).and_then(|a| HeaderValue::from_str(&a).ok()) {
+            resp.headers_mut().insert(header::ALLOW, allow);
+        }
     }
     let headers = resp.headers_mut();
     headers.insert(

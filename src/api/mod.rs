@@ -8,8 +8,10 @@ mod cached_json;
 pub mod error;
 mod health;
 mod middleware;
+mod nullable;
 mod price_input;
 mod prices;
+mod text;
 
 use std::sync::Arc;
 

@@ -10,8 +10,11 @@ use serde_json::Value;
 
 use crate::domain::{Price, PriceError};
 
-/// A positive decimal with at most 8 places and at most 11 digits before the point.
+/// A positive decimal below 100 billion with at most 8 places (at most 11 digits before the point).
 pub const PRICE_PATTERN: &str = r"^0*(?:[1-9][0-9]{0,10}(?:\.[0-9]{1,8})?|0\.(?:[1-9][0-9]{0,7}|0[1-9][0-9]{0,6}|00[1-9][0-9]{0,5}|000[1-9][0-9]{0,4}|0000[1-9][0-9]{0,3}|00000[1-9][0-9]{0,2}|000000[1-9][0-9]?|0000000[1-9]))$";
+
+/// Longest accepted `target_price` text (leading zeros count).
+const MAX_TEXT: usize = 40;
 
 #[derive(Debug, Clone)]
 pub enum PriceInput {
@@ -22,6 +25,10 @@ pub enum PriceInput {
 impl PriceInput {
     /// Parses exactly; `0` and anything above 100 billion or finer than 1e-8 are refused.
     pub fn to_price(&self) -> Result<Price, String> {
+        let (PriceInput::Text(text) | PriceInput::Number(text)) = self;
+        if text.len() > MAX_TEXT {
+            return Err(format!("target_price is longer than {MAX_TEXT} characters"));
+        }
         let parsed = match self {
             PriceInput::Text(text) => Price::parse(text),
             PriceInput::Number(text) => Price::parse_json_number(text),
@@ -49,13 +56,14 @@ impl Type for PriceInput {
     fn schema_ref() -> MetaSchemaRef {
         let text = MetaSchema {
             pattern: Some(PRICE_PATTERN.to_string()),
-            max_length: Some(40),
+            max_length: Some(MAX_TEXT),
             example: Some(Value::String("65000.50".into())),
             ..MetaSchema::new("string")
         };
         let number = MetaSchema {
             minimum: Some(0.00000001),
-            maximum: Some(99_999_999_999.0),
+            maximum: Some(100_000_000_000.0),
+            exclusive_maximum: Some(true),
             multiple_of: Some(0.00000001),
             example: Some(serde_json::json!(65000)),
             ..MetaSchema::new("number")

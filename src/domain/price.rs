@@ -9,8 +9,9 @@ use std::str::FromStr;
 /// Places after the decimal point that a price may have.
 pub const MAX_SCALE: u8 = 8;
 const UNITS_PER_ONE: u64 = 100_000_000;
-/// The largest price accepted: 100 billion, far above any spot price, and it fits in a `u64` of units.
-pub const MAX_UNITS: u64 = 100_000_000_000 * UNITS_PER_ONE;
+/// Prices stay below 100 billion (at most 11 digits before the point): far above any spot price,
+/// and it fits in a `u64` of units.
+pub const MAX_UNITS: u64 = 100_000_000_000 * UNITS_PER_ONE - 1;
 
 /// A non-negative decimal with at most 8 places, compared by value (`1.5 == 1.50`).
 #[derive(Clone, Copy)]
@@ -25,7 +26,7 @@ pub enum PriceError {
     Syntax,
     #[error("has more than 8 decimal places")]
     TooPrecise,
-    #[error("must be at most 100000000000")]
+    #[error("must be less than 100000000000")]
     TooLarge,
 }
 
@@ -207,7 +208,7 @@ mod tests {
             "65000.10",
             "0.00000001",
             "0.5",
-            "100000000000",
+            "99999999999.99999999",
             "1.00000000",
         ] {
             assert_eq!(Price::parse(text).unwrap().to_string(), text);
@@ -239,6 +240,7 @@ mod tests {
             (" 1", Syntax),
             ("NaN", Syntax),
             ("1.123456789", TooPrecise),
+            ("100000000000", TooLarge),
             ("100000000000.00000001", TooLarge),
             ("99999999999999999999999", TooLarge),
         ];
