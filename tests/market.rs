@@ -567,3 +567,20 @@ async fn refused_handshakes_are_retried_without_a_tight_loop() {
     .await;
     drop(s);
 }
+
+#[tokio::test]
+async fn trades_before_a_new_symbol_is_subscribed_are_recovered() {
+    let ex = FakeExchange::start(SYMBOLS).await;
+    let dir = tempfile::tempdir().unwrap();
+    let s = server_for(&ex, dir.path(), &[]).await;
+    let token = s.user("nina").await;
+    let mut events = s.state.events.subscribe();
+    let id = alert(&s, &token, "SOLUSDT", "150", Some("above")).await;
+    // The crossing trade happens before the new stream is subscribed: nobody receives it live.
+    assert!(!ex.state(|st| st.subscribed().contains("solusdt@aggTrade")));
+    ex.trade("SOLUSDT", "151");
+    ex.wait_subscribed("SOLUSDT").await;
+    ex.trade("SOLUSDT", "140");
+    let f = TestServer::wait_triggered(&mut events, id).await;
+    assert_eq!(f.price.to_string(), "151");
+}

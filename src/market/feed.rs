@@ -3,7 +3,7 @@
 //! stall, a restart — is filled from the REST API before later trades are applied, so a crossing
 //! inside a gap still fires, at the price of the trade that crossed.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +21,9 @@ use crate::store::now_millis;
 /// Trades per REST page, and pages at most per gap.
 const PAGE: u32 = 1000;
 const MAX_PAGES: usize = 50;
+/// Flush ticks (500 ms each) a cursor waits before it is committed: a restart replays at least
+/// the last two seconds.
+const CURSOR_LAG: usize = 4;
 
 struct SymbolState {
     last_id: u64,
@@ -31,6 +34,13 @@ struct SymbolState {
 
 type Backfilled = (Symbol, Result<Vec<Trade>, String>);
 
+/// Where a recovery starts: after a known trade, or (with no usable id) at a time.
+#[derive(Clone, Copy, Debug)]
+enum Start {
+    FromId(u64),
+    Since(i64),
+}
+
 pub struct Feed {
     pub matcher: Arc<Matcher>,
     pub prices: Arc<Prices>,
@@ -39,6 +49,8 @@ pub struct Feed {
     pub max_backfill: Duration,
     states: HashMap<Symbol, SymbolState>,
     dirty: HashSet<Symbol>,
+    /// Cursor snapshots taken each tick, oldest first, waiting out `CURSOR_LAG`.
+    pending_cursors: VecDeque<Vec<(Symbol, u64, i64)>>,
     backfilled: mpsc::UnboundedSender<Backfilled>,
 }
 
@@ -70,6 +82,7 @@ impl Feed {
             max_backfill,
             states,
             dirty: HashSet::new(),
+            pending_cursors: VecDeque::new(),
             backfilled,
         };
         (feed, rx)
@@ -103,10 +116,15 @@ impl Feed {
                 _ = shutdown.cancelled() => break,
             }
         }
+        // On a clean stop every alert has reached the matcher: no need to hold cursors back.
         self.flush_cursors();
+        for due in std::mem::take(&mut self.pending_cursors) {
+            self.matcher.record_cursors(due);
+        }
     }
 
     fn apply(&mut self, trade: &Trade) {
+        tracing::trace!(symbol = %trade.symbol, id = trade.agg_id, time = trade.time, "apply");
         self.prices.update(&trade.symbol, trade.price, trade.time);
         self.matcher
             .on_trade(&trade.symbol, trade.price, trade.time);
@@ -117,18 +135,45 @@ impl Feed {
         self.dirty.insert(trade.symbol.clone());
     }
 
+    /// The oldest moment whose trades are still worth matching for `symbol`: its oldest armed
+    /// alert's creation, but no further back than `max_backfill`.
+    fn wanted_since(&self, symbol: &Symbol) -> Option<i64> {
+        let floor = now_millis() - self.max_backfill.as_millis() as i64;
+        self.matcher.earliest_armed(symbol).map(|t| t.max(floor))
+    }
+
     fn on_trade(&mut self, trade: Trade) {
+        let stale = self.states.get(&trade.symbol).is_some_and(|s| {
+            !s.recovering && s.last_time < now_millis() - self.max_backfill.as_millis() as i64
+        });
+        if stale || !self.states.contains_key(&trade.symbol) {
+            // A newly followed symbol (or one not seen for long): the trades between its first
+            // alert and this one came before the subscription did, so fetch them by time.
+            let since = self
+                .wanted_since(&trade.symbol)
+                .filter(|since| *since <= trade.time);
+            let symbol = trade.symbol.clone();
+            let recovering = since.is_some();
+            let state = SymbolState {
+                last_id: if recovering { 0 } else { trade.agg_id },
+                last_time: trade.time,
+                recovering,
+                buffer: Vec::new(),
+            };
+            self.states.insert(symbol.clone(), state);
+            match since {
+                Some(since) => {
+                    tracing::info!(%symbol, since, "first trades of a symbol: fetching those since its oldest alert");
+                    if let Some(state) = self.states.get_mut(&symbol) {
+                        state.buffer.push(trade);
+                    }
+                    self.spawn_recovery(symbol, Start::Since(since));
+                }
+                None => self.apply(&trade),
+            }
+            return;
+        }
         let Some(state) = self.states.get_mut(&trade.symbol) else {
-            self.states.insert(
-                trade.symbol.clone(),
-                SymbolState {
-                    last_id: trade.agg_id,
-                    last_time: trade.time,
-                    recovering: false,
-                    buffer: Vec::new(),
-                },
-            );
-            self.apply(&trade);
             return;
         };
         if trade.agg_id <= state.last_id {
@@ -153,7 +198,7 @@ impl Feed {
         let symbol = trade.symbol.clone();
         state.recovering = true;
         state.buffer.push(trade);
-        self.spawn_recovery(symbol, from);
+        self.spawn_recovery(symbol, Start::FromId(from));
     }
 
     /// After a (re)connect, fetches whatever each armed symbol missed since its last trade.
@@ -169,11 +214,11 @@ impl Feed {
             })
             .collect();
         for (symbol, from) in starts {
-            self.spawn_recovery(symbol, from);
+            self.spawn_recovery(symbol, Start::FromId(from));
         }
     }
 
-    fn spawn_recovery(&self, symbol: Symbol, from: u64) {
+    fn spawn_recovery(&self, symbol: Symbol, start: Start) {
         let Some(rest) = self.rest.clone() else {
             let _ = self
                 .backfilled
@@ -183,14 +228,18 @@ impl Feed {
         let tx = self.backfilled.clone();
         tokio::spawn(async move {
             let mut trades = Vec::new();
-            let mut cursor = from;
+            let mut cursor = start;
             let mut result = Ok(());
             for _ in 0..MAX_PAGES {
-                match rest.agg_trades(&symbol, cursor, PAGE).await {
+                let page = match cursor {
+                    Start::FromId(id) => rest.agg_trades(&symbol, id, PAGE).await,
+                    Start::Since(time) => rest.agg_trades_since(&symbol, time, PAGE).await,
+                };
+                match page {
                     Ok(page) => {
                         let full = page.len() as u32 == PAGE;
                         if let Some(last) = page.last() {
-                            cursor = last.agg_id + 1;
+                            cursor = Start::FromId(last.agg_id + 1);
                         }
                         trades.extend(page);
                         if !full {
@@ -230,7 +279,12 @@ impl Feed {
         let oldest_allowed = now_millis() - self.max_backfill.as_millis() as i64;
         let mut applied = 0usize;
         let mut too_old = 0usize;
-        let mut expected = from;
+        // After a recovery by time there is no known id to count holes from.
+        let mut expected = if from == 1 {
+            trades.first().map_or(from, |t| t.agg_id)
+        } else {
+            from
+        };
         let mut holes = 0u64;
         for trade in trades {
             if trade.agg_id < from {
@@ -253,11 +307,11 @@ impl Feed {
         tracing::info!(%symbol, recovered, applied, too_old, unrecovered = holes, "gap recovery finished");
     }
 
+    /// Records where each symbol's stream stands, but commits it only `CURSOR_LAG` ticks
+    /// later: an alert is committed a moment before it reaches the matcher, and a restart
+    /// replays at least the trades of that moment, so none it should have seen is skipped.
     fn flush_cursors(&mut self) {
-        if self.dirty.is_empty() {
-            return;
-        }
-        let cursors = self
+        let snapshot: Vec<(Symbol, u64, i64)> = self
             .dirty
             .drain()
             .filter_map(|symbol| {
@@ -265,6 +319,11 @@ impl Feed {
                 Some((symbol, state.last_id, state.last_time))
             })
             .collect();
-        self.matcher.record_cursors(cursors);
+        self.pending_cursors.push_back(snapshot);
+        while self.pending_cursors.len() > CURSOR_LAG {
+            if let Some(due) = self.pending_cursors.pop_front() {
+                self.matcher.record_cursors(due);
+            }
+        }
     }
 }

@@ -106,6 +106,27 @@ impl Rest {
             .collect())
     }
 
+    /// Up to `limit` aggregate trades of `symbol` from `start_ms` on (within an hour, as the
+    /// exchange allows), oldest first.
+    pub async fn agg_trades_since(
+        &self,
+        symbol: &Symbol,
+        start_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<Trade>, RestError> {
+        let end_ms = start_ms + 3_600_000 - 1;
+        self.agg_trades_query(
+            symbol,
+            &[
+                ("symbol", symbol.to_string()),
+                ("startTime", start_ms.to_string()),
+                ("endTime", end_ms.to_string()),
+                ("limit", limit.to_string()),
+            ],
+        )
+        .await
+    }
+
     /// Up to `limit` aggregate trades of `symbol` from `from_id` on, oldest first.
     pub async fn agg_trades(
         &self,
@@ -113,15 +134,24 @@ impl Rest {
         from_id: u64,
         limit: u32,
     ) -> Result<Vec<Trade>, RestError> {
+        self.agg_trades_query(
+            symbol,
+            &[
+                ("symbol", symbol.to_string()),
+                ("fromId", from_id.to_string()),
+                ("limit", limit.to_string()),
+            ],
+        )
+        .await
+    }
+
+    async fn agg_trades_query(
+        &self,
+        symbol: &Symbol,
+        query: &[(&str, String)],
+    ) -> Result<Vec<Trade>, RestError> {
         let rows: Vec<AggTrade> = self
-            .get(
-                "/api/v3/aggTrades",
-                &[
-                    ("symbol", symbol.to_string()),
-                    ("fromId", from_id.to_string()),
-                    ("limit", limit.to_string()),
-                ],
-            )
+            .get("/api/v3/aggTrades", query)
             .await?
             .json()
             .await

@@ -1,7 +1,7 @@
 //! The in-memory index of armed alerts: per symbol, ordered by target, so a trade costs
 //! O(log n + fired) and never touches the database.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use rustc_hash::FxHashMap;
 
@@ -73,16 +73,21 @@ impl Book {
     }
 }
 
+/// Trades remembered per symbol, so an alert armed a moment after its creation still sees the
+/// trades that arrived in between (its row is committed before it reaches the index).
+const RECENT: usize = 64;
+
 #[derive(Default)]
 pub struct Index {
     /// Keyed by symbol, looked up by `&str` with a fast non-cryptographic hash: symbols come
     /// from the exchange, not from users, and the set is small.
     books: FxHashMap<Symbol, Book>,
+    recent: FxHashMap<Symbol, VecDeque<(Price, i64)>>,
     armed: usize,
 }
 
 /// What one trade did to the index.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TradeOutcome {
     pub fired: Vec<Fired>,
     pub resolved: Vec<Resolved>,
@@ -95,6 +100,17 @@ impl Index {
 
     pub fn is_empty(&self) -> bool {
         self.armed == 0
+    }
+
+    /// When the oldest armed alert on `symbol` was created.
+    pub fn earliest_armed(&self, symbol: &str) -> Option<i64> {
+        let book = self.books.get(symbol)?;
+        book.above
+            .values()
+            .chain(book.below.values())
+            .chain(book.cross.iter().map(|(_, _, a)| a))
+            .map(|a| a.created_at)
+            .min()
     }
 
     pub fn has_symbol(&self, symbol: &str) -> bool {
@@ -133,6 +149,46 @@ impl Index {
         }
     }
 
+    /// Inserts an alert, then applies to it alone the remembered trades at or after its
+    /// creation: what it would have seen had it been in the index from that moment.
+    pub fn insert_and_catch_up(
+        &mut self,
+        id: AlertId,
+        symbol: Symbol,
+        target: Price,
+        condition: Condition,
+        armed: Armed,
+    ) -> TradeOutcome {
+        let missed: Vec<(Price, i64)> = self
+            .recent
+            .get(symbol.as_str())
+            .map(|r| {
+                r.iter()
+                    .filter(|(_, t)| *t >= armed.created_at)
+                    .copied()
+                    .collect()
+            })
+            .unwrap_or_default();
+        if missed.is_empty() {
+            self.insert(id, symbol, target, condition, armed);
+            return TradeOutcome::default();
+        }
+        // Replay through a scratch index holding only this alert, then keep what is left.
+        let mut scratch = Index::default();
+        scratch.insert(id, symbol.clone(), target, condition, armed);
+        let mut outcome = TradeOutcome::default();
+        for (price, time) in missed {
+            let step = scratch.on_trade(symbol.as_str(), price, time);
+            outcome.fired.extend(step.fired);
+            outcome.resolved.extend(step.resolved);
+        }
+        if outcome.fired.is_empty() {
+            let condition = outcome.resolved.last().map_or(condition, |r| r.condition);
+            self.insert(id, symbol, target, condition, armed);
+        }
+        outcome
+    }
+
     /// Removes an alert wherever it sits; returns whether it was armed.
     pub fn remove(&mut self, id: AlertId, symbol: &Symbol, target: Price) -> bool {
         let Some(book) = self.books.get_mut(symbol) else {
@@ -159,6 +215,19 @@ impl Index {
     /// and lets it choose the side of waiting `cross` alerts.
     pub fn on_trade(&mut self, symbol: &str, price: Price, time: i64) -> TradeOutcome {
         let mut outcome = TradeOutcome::default();
+        match self.recent.get_mut(symbol) {
+            Some(recent) => {
+                if recent.len() == RECENT {
+                    recent.pop_front();
+                }
+                recent.push_back((price, time));
+            }
+            None => {
+                if let Ok(owned) = Symbol::parse(symbol) {
+                    self.recent.insert(owned, VecDeque::from([(price, time)]));
+                }
+            }
+        }
         let Some(book) = self.books.get_mut(symbol) else {
             return outcome;
         };

@@ -53,18 +53,29 @@ impl Matcher {
             user: alert.user_id,
             created_at: alert.created_at,
         };
-        let new_symbol = {
+        // Committed a moment ago: catch up on the trades since its creation, under the same
+        // lock as `on_trade`, so no trade falls between the two.
+        let (new_symbol, outcome) = {
             let mut index = self.index();
             let known = index.has_symbol(&alert.symbol);
-            index.insert(
+            let outcome = index.insert_and_catch_up(
                 alert.id,
                 alert.symbol.clone(),
                 alert.target,
                 alert.condition,
                 armed,
             );
-            !known
+            if !outcome.fired.is_empty() || !outcome.resolved.is_empty() {
+                let _ = self.work.send(Work::Trade(outcome.clone()));
+            }
+            (!known && index.has_symbol(&alert.symbol), outcome)
         };
+        tracing::debug!(
+            alert = %alert.id,
+            created_at = alert.created_at,
+            fired_on_arrival = outcome.fired.len(),
+            "alert armed"
+        );
         if new_symbol {
             self.notify_symbols();
         }
@@ -129,6 +140,10 @@ impl Matcher {
         if !cursors.is_empty() {
             let _ = self.work.send(Work::Cursors(cursors));
         }
+    }
+
+    pub fn earliest_armed(&self, symbol: &str) -> Option<i64> {
+        self.index().earliest_armed(symbol)
     }
 
     pub fn armed(&self) -> usize {

@@ -436,7 +436,11 @@ fn exchange_info(inner: Data<&Arc<Inner>>) -> Json<Value> {
 struct AggQuery {
     symbol: String,
     #[serde(rename = "fromId")]
-    from_id: u64,
+    from_id: Option<u64>,
+    #[serde(rename = "startTime")]
+    start_time: Option<i64>,
+    #[serde(rename = "endTime")]
+    end_time: Option<i64>,
     limit: Option<usize>,
 }
 
@@ -455,7 +459,9 @@ fn agg_trades(inner: Data<&Arc<Inner>>, q: Query<AggQuery>) -> poem::Response {
         .get(&q.symbol)
         .map(|list| {
             list.iter()
-                .filter(|t| t.id >= q.from_id)
+                .filter(|t| q.from_id.is_none_or(|id| t.id >= id))
+                .filter(|t| q.start_time.is_none_or(|s| t.time >= s))
+                .filter(|t| q.end_time.is_none_or(|e| t.time <= e))
                 .take(q.limit.unwrap_or(500).min(1000))
                 .map(|t| json!({"a": t.id, "p": t.price, "q": "1.00000000", "f": t.id, "l": t.id, "T": t.time, "m": false, "M": true}))
                 .collect()

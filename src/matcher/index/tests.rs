@@ -232,3 +232,50 @@ proptest! {
 fn index_fired_count(alerts: &[(i64, u64, Condition, i64)], trades: &[(u64, i64)]) -> usize {
     oracle(alerts, trades).len()
 }
+
+#[test]
+fn an_alert_armed_late_sees_the_trades_since_its_creation() {
+    let mut index = Index::default();
+    let btc = sym("BTCUSDT");
+    index.insert(
+        AlertId(9),
+        btc.clone(),
+        price(1),
+        Condition::Below,
+        armed(0),
+    );
+    index.on_trade(&btc, price(90), 5); // before the alert exists
+    index.on_trade(&btc, price(120), 10); // after its creation, before it was armed
+    index.on_trade(&btc, price(95), 11);
+    let out = index.insert_and_catch_up(
+        AlertId(1),
+        btc.clone(),
+        price(110),
+        Condition::Above,
+        armed(10),
+    );
+    assert_eq!(out.fired.len(), 1);
+    assert_eq!((out.fired[0].price, out.fired[0].time), (price(120), 10));
+    assert!(
+        index.on_trade(&btc, price(130), 12).fired.is_empty(),
+        "fired once"
+    );
+
+    // A `cross` alert is decided by the first remembered trade after its creation.
+    let late = index.insert_and_catch_up(
+        AlertId(2),
+        btc.clone(),
+        price(200),
+        Condition::Cross,
+        armed(12),
+    );
+    assert!(late.fired.is_empty());
+    assert_eq!(
+        late.resolved,
+        [Resolved {
+            id: AlertId(2),
+            condition: Condition::Above
+        }]
+    );
+    assert_eq!(index.on_trade(&btc, price(200), 13).fired[0].id, AlertId(2));
+}
