@@ -575,6 +575,7 @@ async fn trades_before_a_new_symbol_is_subscribed_are_recovered() {
     let s = server_for(&ex, dir.path(), &[]).await;
     let token = s.user("nina").await;
     let mut events = s.state.events.subscribe();
+    ex.with(|st| st.subscribe_delay = Some(Duration::from_millis(300)));
     let id = alert(&s, &token, "SOLUSDT", "150", Some("above")).await;
     // The crossing trade happens before the new stream is subscribed: nobody receives it live.
     assert!(!ex.state(|st| st.subscribed().contains("solusdt@aggTrade")));

@@ -55,6 +55,8 @@ pub struct State {
     pub control_messages: u64,
     /// ("open" | "close", connection id), in order.
     pub log: Vec<(&'static str, u64)>,
+    /// Subscriptions take effect this long after SUBSCRIBE (network and exchange latency).
+    pub subscribe_delay: Option<Duration>,
 }
 
 impl State {
@@ -379,7 +381,7 @@ async fn serve_client(tcp: tokio::net::TcpStream, id: u64, inner: Arc<Inner>) {
     inner.bump();
 }
 
-fn control(inner: &Inner, id: u64, text: &str) -> String {
+fn control(inner: &Arc<Inner>, id: u64, text: &str) -> String {
     let Ok(req) = serde_json::from_str::<Value>(text) else {
         return json!({"error": {"code": 3, "msg": "Invalid JSON"}, "id": null}).to_string();
     };
@@ -395,12 +397,27 @@ fn control(inner: &Inner, id: u64, text: &str) -> String {
         .unwrap_or_default();
     let mut state = inner.state.lock().unwrap();
     state.control_messages += 1;
+    let subscribe_delay = state.subscribe_delay;
     let Some(client) = state.clients.iter_mut().find(|c| c.id == id) else {
         return String::new();
     };
     let reply = match req.get("method").and_then(Value::as_str) {
         Some("SUBSCRIBE") => {
-            client.streams.extend(params);
+            match subscribe_delay {
+                Some(delay) => {
+                    let inner = inner.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(delay).await;
+                        let mut state = inner.state.lock().unwrap();
+                        if let Some(c) = state.clients.iter_mut().find(|c| c.id == id) {
+                            c.streams.extend(params);
+                        }
+                        drop(state);
+                        inner.bump();
+                    });
+                }
+                None => client.streams.extend(params),
+            }
             json!({"result": null, "id": req_id})
         }
         Some("UNSUBSCRIBE") => {
