@@ -17,6 +17,7 @@ use crate::domain::{AlertId, DeliveryStatus, UserId};
 use crate::limits::Limits;
 use crate::market::{self, Prices};
 use crate::matcher::{self, Fired, Matcher, Work};
+use crate::metrics::{Metrics, SmtpState};
 use crate::notify::{Mailer, MailerError, Outbox};
 use crate::store::cache::ListCache;
 use crate::store::Committed;
@@ -55,12 +56,15 @@ pub enum AppEvent {
 }
 
 pub struct AppState {
+    /// Held while the server runs, so restores (and a second server) keep off this data dir.
+    _lock: crate::store::backup::DataDirLock,
     pub config: Config,
     pub store: Store,
     pub accounts: Accounts,
     pub lists: ListCache<ListKey, Bytes>,
     pub matcher: Arc<Matcher>,
     pub limits: Limits,
+    pub metrics: Arc<Metrics>,
     pub prices: Arc<Prices>,
     /// `server.public_url` without a trailing slash.
     pub public_url: String,
@@ -75,6 +79,7 @@ pub struct AppState {
 impl AppState {
     /// Opens the database (migrating it), loads or creates the JWT secret, builds the caches.
     pub fn new(config: Config) -> Result<Self, AppError> {
+        let lock = crate::store::backup::DataDirLock::acquire(&config.storage.data_dir)?;
         let store = Store::open(&config.storage.data_dir, config.storage.busy_timeout.get())?;
         let secret = auth::load_or_create_jwt_secret(
             config.auth.jwt_secret.as_ref(),
@@ -90,6 +95,7 @@ impl AppState {
         let (matcher, work) = Matcher::new();
         let limits = Limits::new(&config.limits);
         Ok(Self {
+            _lock: lock,
             public_url: config.public_url(),
             config,
             store,
@@ -97,6 +103,7 @@ impl AppState {
             lists,
             matcher,
             limits,
+            metrics: Arc::new(Metrics::default()),
             prices: Arc::new(Prices::default()),
             work: std::sync::Mutex::new(Some(work)),
             events: tokio::sync::broadcast::channel(1024).0,
@@ -148,6 +155,10 @@ async fn start_background(
                 owner.lists.invalidate_user(*user);
             }
             if !committed.triggered.is_empty() {
+                owner.metrics.fires.fetch_add(
+                    committed.triggered.len() as u64,
+                    std::sync::atomic::Ordering::Relaxed,
+                );
                 owner.outbox_wake.notify_one();
             }
             for fired in committed.triggered {
@@ -170,7 +181,9 @@ async fn start_background(
                 public_url: state.public_url.clone(),
                 wake: state.outbox_wake.clone(),
                 events: state.events.clone(),
+                metrics: state.metrics.clone(),
             };
+            state.metrics.set_smtp(SmtpState::Ok);
             tasks.spawn(outbox.run(shutdown.clone()));
         }
         None => tracing::warn!(
@@ -185,6 +198,7 @@ async fn start_background(
             state.matcher.clone(),
             state.prices.clone(),
             cursors,
+            state.metrics.clone(),
             shutdown,
         ));
     } else {

@@ -52,6 +52,16 @@ pub enum Command {
         #[arg(long)]
         username: String,
     },
+    /// Copy the database to FILE with SQLite's online backup; safe while the server runs.
+    Backup {
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+    },
+    /// Replace the database with FILE (a backup); refuses while a server uses the data dir.
+    Restore {
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+    },
     /// Print the OpenAPI document as YAML.
     Openapi,
     /// Validate the configuration and print it with secrets redacted.
@@ -124,6 +134,29 @@ pub async fn dispatch(command: Command, config: Config) -> Result<(), AppError> 
             Ok(())
         }
         Command::SendTestEmail { to } => send_test_email(&config, &to).await,
+        Command::Backup { to } => {
+            let data_dir = config.storage.data_dir.clone();
+            let target = to.clone();
+            tokio::task::spawn_blocking(move || store::backup::backup(&data_dir, &target))
+                .await
+                .map_err(|err| AppError::Io(std::io::Error::other(err)))??;
+            println!(
+                "backed up {} to {}",
+                config.storage.data_dir.join(store::DB_FILE).display(),
+                to.display()
+            );
+            Ok(())
+        }
+        Command::Restore { from } => {
+            let data_dir = config.storage.data_dir.clone();
+            let source = from.clone();
+            let restored =
+                tokio::task::spawn_blocking(move || store::backup::restore(&data_dir, &source))
+                    .await
+                    .map_err(|err| AppError::Io(std::io::Error::other(err)))??;
+            println!("restored {} from {}", restored.display(), from.display());
+            Ok(())
+        }
     }
 }
 

@@ -9,5 +9,6 @@ pub mod domain;
 pub mod limits;
 pub mod market;
 pub mod matcher;
+pub mod metrics;
 pub mod notify;
 pub mod store;

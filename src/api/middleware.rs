@@ -6,6 +6,7 @@ use poem::http::{header, HeaderValue, Method, StatusCode};
 use poem::{Endpoint, IntoResponse, Request, Response};
 
 use super::error::{error_response, ApiError};
+use crate::app::AppState;
 
 /// Request bodies larger than this get 413.
 pub const MAX_BODY: usize = 16 * 1024;
@@ -71,13 +72,20 @@ fn shape_error(err: poem::Error, method: &Method, path: &str) -> Response {
     error_response(status, &message)
 }
 
-/// Methods each documented path answers, from the OpenAPI document: the `Allow` header of a 405.
-fn allowed_methods(path: &str) -> Option<String> {
-    static TABLE: OnceLock<Vec<(Vec<String>, String)>> = OnceLock::new();
-    let table = TABLE.get_or_init(|| {
+/// A documented route: its segments, its pattern (the metrics label) and its methods (the
+/// `Allow` header of a 405).
+struct Route {
+    segments: Vec<String>,
+    pattern: String,
+    methods: String,
+}
+
+fn routes() -> &'static [Route] {
+    static TABLE: OnceLock<Vec<Route>> = OnceLock::new();
+    TABLE.get_or_init(|| {
         let spec: serde_json::Value =
             serde_json::from_str(&super::service().spec()).unwrap_or_default();
-        let mut table: Vec<(Vec<String>, String)> = spec["paths"]
+        let mut table: Vec<Route> = spec["paths"]
             .as_object()
             .map(|paths| {
                 paths
@@ -87,29 +95,39 @@ fn allowed_methods(path: &str) -> Option<String> {
                             .as_object()
                             .map(|o| o.keys().map(|m| m.to_ascii_uppercase()).collect())
                             .unwrap_or_default();
-                        (segments(path), methods.join(", "))
+                        Route {
+                            segments: segments(path),
+                            pattern: path.clone(),
+                            methods: methods.join(", "),
+                        }
                     })
                     .collect()
             })
             .unwrap_or_default();
-        for fixed in ["/docs", "/openapi.json", "/openapi.yaml"] {
-            table.push((segments(fixed), "GET".to_string()));
+        for fixed in ["/", "/docs", "/openapi.json", "/openapi.yaml"] {
+            table.push(Route {
+                segments: segments(fixed),
+                pattern: fixed.to_string(),
+                methods: "GET".to_string(),
+            });
         }
         table
-    });
+    })
+}
+
+/// The documented route a path belongs to; the most literal match wins, as in the router.
+fn route_of(path: &str) -> Option<&'static Route> {
     let wanted = segments(path);
-    table
+    routes()
         .iter()
-        .filter(|(pattern, _)| {
-            pattern.len() == wanted.len()
-                && pattern
+        .filter(|r| {
+            r.segments.len() == wanted.len()
+                && r.segments
                     .iter()
                     .zip(&wanted)
                     .all(|(p, w)| p.starts_with('{') || p == w)
         })
-        // The most literal pattern wins, as in the router.
-        .max_by_key(|(pattern, _)| pattern.iter().filter(|p| !p.starts_with('{')).count())
-        .map(|(_, methods)| methods.clone())
+        .max_by_key(|r| r.segments.iter().filter(|p| !p.starts_with('{')).count())
 }
 
 fn segments(path: &str) -> Vec<String> {
@@ -127,6 +145,7 @@ fn is_json(resp: &Response) -> bool {
 }
 
 pub async fn around<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<Response> {
+    let metrics = req.data::<Arc<AppState>>().map(|s| s.metrics.clone());
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let started = std::time::Instant::now();
@@ -146,7 +165,7 @@ pub async fn around<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<R
         resp = error_response(status, &reason);
     }
     if status == StatusCode::METHOD_NOT_ALLOWED {
-        if let Some(allow) = allowed_methods(&path).and_then(|a| HeaderValue::from_str(&a).ok()) {
+        if let Some(allow) = route_of(&path).and_then(|r| HeaderValue::from_str(&r.methods).ok()) {
             resp.headers_mut().insert(header::ALLOW, allow);
         }
     }
@@ -160,6 +179,11 @@ pub async fn around<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<R
     if is_auth_path(&path) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-    tracing::debug!(%method, path, status = status.as_u16(), elapsed_us = started.elapsed().as_micros() as u64, "request");
+    let elapsed = started.elapsed();
+    if let Some(metrics) = metrics {
+        let route = route_of(&path).map_or("other", |r| r.pattern.as_str());
+        metrics.request(route, method.as_str(), status.as_u16(), elapsed);
+    }
+    tracing::debug!(%method, path, status = status.as_u16(), elapsed_us = elapsed.as_micros() as u64, "request");
     Ok(resp)
 }

@@ -47,7 +47,8 @@ pub enum Command {
 
 #[derive(Debug)]
 pub enum Event {
-    Trade(Trade),
+    /// A trade, and the connection it came on.
+    Trade(usize, Trade),
     Tickers(Vec<Ticker>),
     Connected(usize),
     Disconnected(usize),
@@ -259,7 +260,7 @@ impl Connection {
     fn forward(&self, text: &[u8]) -> bool {
         match protocol::decode(text) {
             Ok(Frame::Trade(trade)) => {
-                let _ = self.events.send(Event::Trade(trade));
+                let _ = self.events.send(Event::Trade(self.id, trade));
             }
             Ok(Frame::Tickers(tickers)) => {
                 let _ = self.events.send(Event::Tickers(tickers));

@@ -16,6 +16,7 @@ use super::protocol::Trade;
 use super::rest::Rest;
 use crate::domain::Symbol;
 use crate::matcher::Matcher;
+use crate::metrics::Metrics;
 use crate::store::now_millis;
 
 /// Trades per REST page, and pages at most per gap.
@@ -47,6 +48,7 @@ pub struct Feed {
     pub rest: Option<Rest>,
     /// Recovered trades older than this are not applied.
     pub max_backfill: Duration,
+    metrics: Arc<Metrics>,
     states: HashMap<Symbol, SymbolState>,
     dirty: HashSet<Symbol>,
     /// Cursor snapshots taken each tick, oldest first, waiting out `CURSOR_LAG`.
@@ -61,6 +63,7 @@ impl Feed {
         rest: Option<Rest>,
         max_backfill: Duration,
         cursors: Vec<(Symbol, u64, i64)>,
+        metrics: Arc<Metrics>,
     ) -> (Self, mpsc::UnboundedReceiver<Backfilled>) {
         let (backfilled, rx) = mpsc::unbounded_channel();
         let states = cursors
@@ -80,6 +83,7 @@ impl Feed {
             prices,
             rest,
             max_backfill,
+            metrics,
             states,
             dirty: HashSet::new(),
             pending_cursors: VecDeque::new(),
@@ -98,17 +102,24 @@ impl Feed {
         loop {
             tokio::select! {
                 event = events.recv() => match event {
-                    Some(Event::Trade(trade)) => self.on_trade(trade),
+                    Some(Event::Trade(conn, trade)) => {
+                        self.metrics.trade(conn, trade.time);
+                        self.on_trade(trade);
+                    }
                     Some(Event::Tickers(tickers)) => {
                         for t in tickers {
                             self.prices.update(&t.symbol, t.price, t.time);
                         }
                     }
                     Some(Event::Connected(conn)) => {
+                        self.metrics.connection(conn, true);
                         tracing::debug!(conn, "connected; recovering what was missed");
                         self.recover_all();
                     }
-                    Some(Event::Disconnected(conn)) => tracing::debug!(conn, "disconnected"),
+                    Some(Event::Disconnected(conn)) => {
+                        self.metrics.connection(conn, false);
+                        tracing::debug!(conn, "disconnected");
+                    }
                     None => break,
                 },
                 Some((symbol, result)) = backfilled.recv() => self.finish_recovery(symbol, result),
@@ -266,6 +277,9 @@ impl Feed {
         let recovered = match result {
             Ok(fetched) => {
                 let n = fetched.len();
+                self.metrics
+                    .trades_recovered
+                    .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
                 trades.extend(fetched);
                 n
             }

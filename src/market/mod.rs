@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::MarketConfig;
 use crate::domain::Symbol;
 use crate::matcher::Matcher;
+use crate::metrics::Metrics;
 pub use prices::Prices;
 pub use rest::Rest;
 
@@ -41,6 +42,7 @@ pub async fn run(
     matcher: Arc<Matcher>,
     prices: Arc<Prices>,
     cursors: Vec<(Symbol, u64, i64)>,
+    metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) {
     let rest = match Rest::new(&config.rest_url) {
@@ -67,6 +69,7 @@ pub async fn run(
         rest.clone(),
         config.max_backfill.get(),
         cursors,
+        metrics,
     );
     tasks.spawn(feed.run(events_rx, backfilled, shutdown.clone()));
     if let Some(rest) = rest {

@@ -16,6 +16,7 @@ pub use mailer::{Mailer, MailerError, SendError};
 use crate::app::AppEvent;
 use crate::config::SmtpConfig;
 use crate::domain::DeliveryStatus;
+use crate::metrics::{Metrics, SmtpState};
 use crate::store::{now_millis, OutboxItem, Store};
 
 /// Rows fetched per pass.
@@ -31,6 +32,7 @@ pub struct Outbox {
     /// Poked when a fire is committed, so delivery starts at once.
     pub wake: Arc<Notify>,
     pub events: broadcast::Sender<AppEvent>,
+    pub metrics: Arc<Metrics>,
 }
 
 /// The wait before attempt `attempts + 1`: `retry_initial` doubling up to `retry_max`.
@@ -89,6 +91,10 @@ impl Outbox {
         };
         match self.mailer.send(message).await {
             Ok(reply) => {
+                self.metrics.set_smtp(SmtpState::Ok);
+                self.metrics
+                    .notifications_sent
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tracing::info!(notification = item.id, alert = %item.alert_id, %reply, "notification sent");
                 let result = self.store.mark_sent(item.id, now_millis()).await;
                 self.record(&item, DeliveryStatus::Sent, result);
@@ -97,11 +103,16 @@ impl Outbox {
                 permanent: true,
                 message,
             }) => {
+                self.metrics.set_smtp(SmtpState::Ok);
+                self.metrics
+                    .notifications_failed
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tracing::warn!(notification = item.id, error = %message, "notification refused permanently");
                 let result = self.store.mark_failed(item.id, message).await;
                 self.record(&item, DeliveryStatus::Failed, result);
             }
             Err(SendError { message, .. }) => {
+                self.metrics.set_smtp(SmtpState::Failing);
                 let now = now_millis();
                 let give_up_at =
                     item.created_at + self.config.give_up_after.get().as_millis() as i64;

@@ -2,6 +2,7 @@
 //! rusqlite is blocking, so every call runs on tokio's blocking pool, never on the runtime.
 
 mod alerts;
+pub mod backup;
 pub mod cache;
 mod fires;
 pub use fires::Committed;
@@ -43,6 +44,8 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{0} is in use by a running pricealert; stop it first")]
+    InUse(PathBuf),
     #[error("database task failed: {0}")]
     Task(String),
 }

@@ -1,0 +1,246 @@
+//! Running it for real: graceful shutdown of the binary on SIGTERM, online backups, restores
+//! that refuse a database in use.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::TestServer;
+use serde_json::json;
+
+const BIN: &str = env!("CARGO_BIN_EXE_pricealert");
+
+fn serve(dir: &std::path::Path, port: u16) -> Child {
+    Command::new(BIN)
+        .args([
+            "serve",
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env_remove("PRICEALERT_CONFIG")
+        .env("PRICEALERT_MARKET__ENABLED", "false")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn wait_healthy(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{port}/healthz")).await {
+            if r.status().is_success() {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("server never became healthy");
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn run(args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .env_remove("PRICEALERT_CONFIG")
+        .output()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn sigterm_finishes_in_flight_requests_and_exits_zero_quickly() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = serve(dir.path(), port);
+    wait_healthy(port).await;
+    // A login is in flight (argon2 takes a while) when the signal arrives.
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    client
+        .post(format!("{base}/auth/register/"))
+        .json(&json!({"username": "sam", "password": "password-123", "email": "sam@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    let login = tokio::spawn({
+        let client = client.clone();
+        let url = format!("{base}/auth/login/");
+        async move {
+            client
+                .post(url)
+                .json(&json!({"username": "sam", "password": "password-123"}))
+                .send()
+                .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(5)).await; // let the request reach the server
+    let asked = Instant::now();
+    signal(&child, "TERM");
+    let resp = login
+        .await
+        .unwrap()
+        .expect("the in-flight request was cut off");
+    assert_eq!(resp.status(), 200);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            asked.elapsed() < Duration::from_secs(10),
+            "still running 10 s after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(status.code(), Some(0));
+    eprintln!("exited {:?} after SIGTERM", asked.elapsed());
+    // It stopped accepting.
+    assert!(reqwest::get(format!("{base}/healthz")).await.is_err());
+}
+
+#[tokio::test]
+async fn backup_while_running_and_restore_only_when_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start_in(dir.path(), &[]).await;
+    let token = s.user("tess").await;
+    let kept = s
+        .create_alert(
+            &token,
+            json!({"cryptocurrency": "BTCUSDT", "target_price": "1"}),
+        )
+        .await;
+    let d = dir.path().to_str().unwrap();
+    let backup = dir.path().join("backup.db");
+    let out = run(&["backup", "--data-dir", d, "--to", backup.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    s.create_alert(
+        &token,
+        json!({"cryptocurrency": "BTCUSDT", "target_price": "2"}),
+    )
+    .await;
+
+    let out = run(&[
+        "restore",
+        "--data-dir",
+        d,
+        "--from",
+        backup.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success(), "restore overwrote a database in use");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("in use"));
+    // Nor can a second server take the same data dir.
+    let mut second = serve(dir.path(), free_port());
+    assert!(!second.wait().unwrap().success());
+    s.stop().await;
+
+    let out = run(&[
+        "restore",
+        "--data-dir",
+        d,
+        "--from",
+        backup.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = TestServer::start_in(dir.path(), &[]).await;
+    let (_, list) = s.get("/alerts/", &token).await;
+    assert_eq!(list["count"], 1, "the state of the backup: {list}");
+    assert_eq!(list["results"][0]["id"], kept["id"]);
+    s.stop().await;
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{name} missing from:\n{text}"))
+}
+
+#[tokio::test]
+async fn metrics_and_health_report_the_feed_the_outbox_and_the_api() {
+    let ex = common::exchange::FakeExchange::start(&["BTCUSDT"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = ex.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let s = TestServer::start_in(dir.path(), &env).await;
+    let token = s.user("umar").await;
+    let mut events = s.state.events.subscribe();
+    let a = s
+        .create_alert(
+            &token,
+            json!({"cryptocurrency": "BTCUSDT", "target_price": "100", "condition": "above"}),
+        )
+        .await;
+    s.create_alert(
+        &token,
+        json!({"cryptocurrency": "BTCUSDT", "target_price": "900", "condition": "above"}),
+    )
+    .await;
+    ex.wait_subscribed("BTCUSDT").await;
+    let health: serde_json::Value = s
+        .client
+        .get(s.url("/healthz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        health,
+        json!({"status": "ok", "stream": "connected", "smtp": "not_configured"})
+    );
+
+    ex.trade("BTCUSDT", "150");
+    TestServer::wait_triggered(&mut events, a["id"].as_i64().unwrap()).await;
+    let resp = s.client.get(s.url("/metrics")).send().await.unwrap();
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    let text = resp.text().await.unwrap();
+    assert_eq!(metric(&text, "pricealert_armed_alerts"), 1.0);
+    assert_eq!(metric(&text, "pricealert_fires_total"), 1.0);
+    assert_eq!(
+        metric(&text, "pricealert_notifications{status=\"pending\"}"),
+        1.0
+    );
+    assert_eq!(metric(&text, "pricealert_stream_connections"), 1.0);
+    assert!(
+        text.contains("pricealert_last_trade_age_seconds{connection=\"0\"}"),
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, "pricealert_http_request_duration_seconds_count{route=\"/alerts/create\",method=\"POST\",status=\"201\"}"),
+        2.0
+    );
+    assert!(
+        text.contains("route=\"/auth/login\",method=\"POST\",status=\"200\",le=\"0.5\""),
+        "{text}"
+    );
+}
