@@ -60,7 +60,7 @@ impl fmt::Display for HumanDuration {
         }
         let (name, per) = UNITS
             .iter()
-            .find(|(_, per)| millis % per == 0)
+            .find(|(_, per)| millis.is_multiple_of(*per))
             .copied()
             .unwrap_or(("ms", 1));
         write!(f, "{}{name}", millis / per)
