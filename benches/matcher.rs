@@ -34,7 +34,7 @@ fn symbol(i: usize) -> Symbol {
 /// Each symbol trades around 1000.00000000; alerts sit far away on both sides.
 fn alert(i: usize) -> Alert {
     let s = i % SYMBOLS;
-    let (target, condition) = if i % 2 == 0 {
+    let (target, condition) = if i.is_multiple_of(2) {
         (
             2_000_00000000 + (i as u64 % 100_000) * 1000,
             Condition::Above,

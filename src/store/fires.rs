@@ -140,7 +140,7 @@ impl Store {
             )?;
             for i in 0..alerts {
                 let symbol = format!("S{:04}USDT", i % symbols);
-                let (target, condition) = if i % 2 == 0 {
+                let (target, condition) = if i.is_multiple_of(2) {
                     (format!("{}.5", 2000 + i % 100_000), "above")
                 } else {
                     (format!("{}.25", 1 + i % 400), "below")
