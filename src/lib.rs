@@ -12,3 +12,4 @@ pub mod matcher;
 pub mod metrics;
 pub mod notify;
 pub mod store;
+pub mod web;

@@ -7,6 +7,7 @@ mod bearer;
 mod cached_json;
 pub mod error;
 mod health;
+mod live;
 mod middleware;
 mod nullable;
 mod price_input;
@@ -42,6 +43,8 @@ type Apis = (
     auth::AuthApi,
     alerts::AlertsApi,
     prices::PricesApi,
+    live::LiveApi,
+    crate::web::WebPage,
 );
 
 const DESCRIPTION: &str = "Self-hosted cryptocurrency price alerts. Register, log in, then press \
@@ -55,6 +58,8 @@ pub fn service() -> OpenApiService<Apis, ()> {
             auth::AuthApi,
             alerts::AlertsApi,
             prices::PricesApi,
+            live::LiveApi,
+            crate::web::WebPage,
         ),
         "pricealert",
         env!("CARGO_PKG_VERSION"),

@@ -1,0 +1,162 @@
+//! `GET /events`: a server-sent event stream of the caller's alert fires, notification
+//! outcomes and, every two seconds, the prices of the symbols asked for. The web page reads it
+//! with `fetch` so the token travels in the Authorization header, never in a URL.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::stream::{self, BoxStream, StreamExt};
+use poem::web::Data;
+use poem_openapi::param::Query;
+use poem_openapi::payload::EventStream;
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use tokio::sync::broadcast;
+
+use super::alert_types::{format_millis, AlertOut};
+use super::bearer::BearerAuth;
+use super::error::ApiError;
+use super::nullable::Nullable;
+use super::ApiTags;
+use crate::app::{AppEvent, AppState};
+use crate::domain::{AlertId, Symbol, UserId};
+
+const PRICE_EVERY: Duration = Duration::from_secs(2);
+
+pub struct LiveApi;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum LiveKind {
+    /// One of your alerts fired; `alert` is its new state.
+    Triggered,
+    /// A delivery attempt of an alert's email was recorded; `alert` shows it.
+    Notification,
+    /// Current prices of the symbols you asked for.
+    Prices,
+}
+
+#[derive(Debug, Clone, Object)]
+pub struct LivePrice {
+    pub symbol: String,
+    pub price: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Object)]
+pub struct LiveEvent {
+    pub kind: LiveKind,
+    pub alert: Nullable<AlertOut>,
+    pub prices: Vec<LivePrice>,
+}
+
+#[derive(ApiResponse)]
+pub enum LiveStream {
+    /// `text/event-stream`; each event's data is a JSON `LiveEvent`.
+    #[oai(status = 200)]
+    Ok(EventStream<BoxStream<'static, LiveEvent>>),
+}
+
+enum Tick {
+    Event(AppEvent),
+    Prices,
+    Closed,
+}
+
+async fn alert_event(
+    state: &AppState,
+    user: UserId,
+    id: AlertId,
+    kind: LiveKind,
+) -> Option<LiveEvent> {
+    let alert = state.store.get_alert(user, id).await.ok().flatten()?;
+    Some(LiveEvent {
+        kind,
+        alert: Some(AlertOut::new(&alert, &state.prices)).into(),
+        prices: Vec::new(),
+    })
+}
+
+fn prices_event(state: &AppState, symbols: &HashSet<Symbol>) -> LiveEvent {
+    LiveEvent {
+        kind: LiveKind::Prices,
+        alert: None.into(),
+        prices: state
+            .prices
+            .all(Some(symbols))
+            .into_iter()
+            .map(|(s, p, t)| LivePrice {
+                symbol: s.to_string(),
+                price: p.to_string(),
+                updated_at: format_millis(t),
+            })
+            .collect(),
+    }
+}
+
+#[OpenApi(tag = "ApiTags::Alerts")]
+impl LiveApi {
+    /// Live updates (server-sent events) for the web page and other clients.
+    ///
+    /// Events: `triggered` and `notification` carry the alert as `GET /alerts/{id}/` shows it;
+    /// `prices` (every 2 s) carries the last prices of `symbols`.
+    #[oai(path = "/events", method = "get", operation_id = "live_events")]
+    async fn events(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: BearerAuth,
+        /// Comma-separated symbols whose prices to send, e.g. `BTCUSDT,ETHUSDT`.
+        #[oai(validator(
+            max_length = 2000,
+            pattern = r"^[A-Za-z0-9]{2,20}(,[A-Za-z0-9]{2,20})*$"
+        ))]
+        symbols: Query<Option<String>>,
+    ) -> Result<LiveStream, ApiError> {
+        let user = auth.user(&state).await?;
+        let symbols: HashSet<Symbol> = symbols
+            .0
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|s| Symbol::parse(s).ok())
+            .collect();
+        let state: Arc<AppState> = state.0.clone();
+        let events = state.events.subscribe();
+        let mut ticker = tokio::time::interval(PRICE_EVERY);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let stream = stream::unfold(
+            (state, events, ticker, symbols),
+            move |(state, mut events, mut ticker, symbols)| async move {
+                loop {
+                    let tick = tokio::select! {
+                        received = events.recv() => match received {
+                            Ok(event) => Tick::Event(event),
+                            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                            Err(broadcast::error::RecvError::Closed) => Tick::Closed,
+                        },
+                        _ = ticker.tick() => Tick::Prices,
+                    };
+                    let event = match tick {
+                        Tick::Closed => return None,
+                        Tick::Prices if symbols.is_empty() => continue,
+                        Tick::Prices => Some(prices_event(&state, &symbols)),
+                        Tick::Event(AppEvent::Triggered(f)) if f.user == user => {
+                            alert_event(&state, user, f.id, LiveKind::Triggered).await
+                        }
+                        Tick::Event(AppEvent::Notification {
+                            alert, user: owner, ..
+                        }) if owner == user => {
+                            alert_event(&state, user, alert, LiveKind::Notification).await
+                        }
+                        Tick::Event(_) => continue,
+                    };
+                    if let Some(event) = event {
+                        return Some((event, (state, events, ticker, symbols)));
+                    }
+                }
+            },
+        );
+        Ok(LiveStream::Ok(
+            EventStream::new(stream.boxed()).keep_alive(Duration::from_secs(15)),
+        ))
+    }
+}

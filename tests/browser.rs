@@ -1,0 +1,62 @@
+//! The web page in a real browser (Debian's Chromium driven by playwright-core): sign up, log
+//! in, create an alert, the fake exchange crosses it, and the page shows it triggered without a
+//! reload. Needs `chromium` and `npm install` in tests/browser; `.ci/run` provides both.
+//! The screenshot lands in target/e2e/page.png.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::exchange::FakeExchange;
+use common::TestServer;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+#[tokio::test]
+#[ignore = "needs Chromium and node; run by .ci/run"]
+async fn the_page_shows_a_trigger_live() {
+    let ex = FakeExchange::start(&["BTCUSDT", "ETHUSDT"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = ex.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let s = TestServer::start_in(dir.path(), &env).await;
+    ex.wait_for("tickers", Duration::from_secs(5), |st| {
+        st.subscribed().contains("!miniTicker@arr")
+    })
+    .await;
+    ex.tickers(&[("BTCUSDT", "64000.00"), ("ETHUSDT", "3000.00")]);
+
+    let root = env!("CARGO_MANIFEST_DIR");
+    let shot = format!("{root}/target/e2e/page.png");
+    std::fs::create_dir_all(format!("{root}/target/e2e")).unwrap();
+    let mut child = tokio::process::Command::new("node")
+        .arg(format!("{root}/tests/browser/e2e.mjs"))
+        .arg(&s.base)
+        .arg(&shot)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut triggered = false;
+    while let Ok(Ok(Some(line))) =
+        tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await
+    {
+        eprintln!("browser: {line}");
+        if line.starts_with("CREATED ") {
+            ex.wait_subscribed("BTCUSDT").await;
+            ex.trade("BTCUSDT", "64990.00");
+            ex.trade("BTCUSDT", "65001.50");
+        }
+        if line == "TRIGGERED" {
+            triggered = true;
+        }
+    }
+    let status = child.wait().await.unwrap();
+    assert!(status.success() && triggered, "the browser run failed");
+    assert!(
+        std::fs::metadata(&shot).unwrap().len() > 1000,
+        "no screenshot"
+    );
+}

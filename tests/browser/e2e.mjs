@@ -1,0 +1,44 @@
+// Drives the built-in web page in Debian's Chromium: sign up, log in, create an alert, and
+// wait (without reloading) for it to show as triggered when the test's fake exchange crosses it.
+// Usage: node e2e.mjs BASE_URL SCREENSHOT.png
+// Prints "CREATED <id>" once the alert exists, "TRIGGERED" when the page shows it fired.
+import { chromium } from "playwright-core";
+
+const [base, screenshot] = process.argv.slice(2);
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+try {
+  // A phone-sized screen.
+  const page = await browser.newPage({ viewport: { width: 390, height: 844 } });
+  page.on("pageerror", (e) => { console.error("page error:", e.message); process.exitCode = 1; });
+  await page.goto(base + "/");
+  await page.click("#toggle-signup");
+  await page.fill("input[name=username]", "browser");
+  await page.fill("input[name=password]", "browser-password");
+  await page.fill("input[name=email]", "browser@example.com");
+  await page.click("#login-button");
+  await page.waitForSelector("#create:not(.hidden)");
+  await page.fill("input[name=cryptocurrency]", "btcusdt");
+  await page.fill("input[name=target_price]", "65000");
+  await page.selectOption("select[name=condition]", "above");
+  await page.click("#create-form button[type=submit]");
+  const row = await page.waitForSelector("#alert-rows tr[data-status=created]");
+  const id = (await row.getAttribute("id")).replace("alert-", "");
+  await page.evaluate(() => { window.__notReloaded = true; });
+  // Let the live stream (re)connect with the new symbol before the trade is sent.
+  await page.waitForFunction(() => document.querySelector("#live").textContent.includes("live"));
+  console.log("CREATED " + id);
+  await page.waitForSelector(`#alert-${id}[data-status=triggered]`, { timeout: 20000 });
+  if (!(await page.evaluate(() => window.__notReloaded === true))) throw new Error("the page reloaded");
+  const text = await page.textContent(`#alert-${id}`);
+  if (!text.includes("65001.5")) throw new Error("no trigger price shown: " + text);
+  await page.screenshot({ path: screenshot, fullPage: true });
+  await page.setViewportSize({ width: 1100, height: 640 });
+  await page.screenshot({ path: screenshot.replace(/\.png$/, "-desktop.png") });
+  console.log("TRIGGERED");
+} finally {
+  await browser.close();
+}
