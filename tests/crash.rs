@@ -10,22 +10,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::exchange::FakeExchange;
+use common::process::{free_port, wait_healthy, BIN};
 use rand::Rng;
 use serde_json::{json, Value};
 
 const SYMBOLS: &[&str] = &["BTCUSDT", "ETHUSDT", "SOLUSDT"];
 const KILLS: usize = 24;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn spawn(ex: &FakeExchange, dir: &std::path::Path, port: u16) -> Child {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pricealert"));
+    let mut cmd = Command::new(BIN);
     cmd.args([
         "serve",
         "--data-dir",
@@ -59,19 +52,6 @@ fn spawn(ex: &FakeExchange, dir: &std::path::Path, port: u16) -> Child {
         cmd.env(k, v);
     }
     cmd.spawn().expect("spawn pricealert")
-}
-
-async fn wait_healthy(client: &reqwest::Client, base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(r) = client.get(format!("{base}/healthz")).send().await {
-            if r.status().is_success() {
-                return;
-            }
-        }
-        assert!(Instant::now() < deadline, "server never became healthy");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[derive(Debug)]

@@ -6,10 +6,9 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::process::{free_port, wait_healthy, BIN};
 use common::TestServer;
 use serde_json::json;
-
-const BIN: &str = env!("CARGO_BIN_EXE_pricealert");
 
 fn serve(dir: &std::path::Path, port: u16) -> Child {
     Command::new(BIN)
@@ -26,27 +25,6 @@ fn serve(dir: &std::path::Path, port: u16) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn wait_healthy(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{port}/healthz")).await {
-            if r.status().is_success() {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("server never became healthy");
 }
 
 fn signal(child: &Child, name: &str) {
@@ -70,10 +48,10 @@ async fn sigterm_finishes_in_flight_requests_and_exits_zero_quickly() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let mut child = serve(dir.path(), port);
-    wait_healthy(port).await;
-    // A login is in flight (argon2 takes a while) when the signal arrives.
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
+    wait_healthy(&client, &base).await;
+    // A login is in flight (argon2 takes a while) when the signal arrives.
     client
         .post(format!("{base}/auth/register/"))
         .json(&json!({"username": "sam", "password": "password-123", "email": "sam@example.com"}))

@@ -58,40 +58,34 @@ impl Store {
         &self,
         username: String,
     ) -> Result<Option<UserRecord>, StoreError> {
-        self.read(move |conn| {
-            Ok(conn
-                .query_row(
-                    "SELECT id, username, email, password_hash FROM users WHERE username = ?1",
-                    [username],
-                    |row| {
-                        Ok(UserRecord {
-                            id: UserId(row.get(0)?),
-                            username: row.get(1)?,
-                            email: row.get(2)?,
-                            password_hash: row.get(3)?,
-                        })
-                    },
-                )
-                .optional()?)
-        })
-        .await
+        self.user_where("username = ?1", username).await
     }
 
     pub async fn user_by_id(&self, id: UserId) -> Result<Option<UserRecord>, StoreError> {
+        self.user_where("id = ?1", id.0).await
+    }
+
+    /// One user by a fixed condition (our own SQL) on a bound value.
+    async fn user_where<V>(
+        &self,
+        condition: &'static str,
+        value: V,
+    ) -> Result<Option<UserRecord>, StoreError>
+    where
+        V: rusqlite::ToSql + Send + 'static,
+    {
         self.read(move |conn| {
+            let sql =
+                format!("SELECT id, username, email, password_hash FROM users WHERE {condition}");
             Ok(conn
-                .query_row(
-                    "SELECT id, username, email, password_hash FROM users WHERE id = ?1",
-                    [id.0],
-                    |row| {
-                        Ok(UserRecord {
-                            id: UserId(row.get(0)?),
-                            username: row.get(1)?,
-                            email: row.get(2)?,
-                            password_hash: row.get(3)?,
-                        })
-                    },
-                )
+                .query_row(&sql, [value], |row| {
+                    Ok(UserRecord {
+                        id: UserId(row.get(0)?),
+                        username: row.get(1)?,
+                        email: row.get(2)?,
+                        password_hash: row.get(3)?,
+                    })
+                })
                 .optional()?)
         })
         .await
