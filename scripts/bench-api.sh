@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# API under load: builds the release binary, seeds a user with 1,000 alerts, and drives the
+# server with wrk (64 connections, 2 threads) from a second process on 127.0.0.1.
+# Rate limits are off and the alert cap is raised for the run. Figures go to stdout as a table.
+# Usage: scripts/bench-api.sh [seconds per run, default 10]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS=${1:-10}
+command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+cargo build --release --quiet
+BIN=target/release/pricealert
+DATA=$(mktemp -d)
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+BASE="http://127.0.0.1:$PORT"
+SERVER=""
+
+start() { # $1: cache enabled (true|false)
+  PRICEALERT_LIMITS__ENABLED=false PRICEALERT_LIMITS__MAX_ALERTS_PER_USER=100000000 \
+  PRICEALERT_MARKET__ENABLED=false PRICEALERT_CACHE__ENABLED="$1" PRICEALERT_AUTH__ACCESS_TTL=6h \
+  RUST_LOG=warn "$BIN" serve --data-dir "$DATA" --listen "127.0.0.1:$PORT" >>"$DATA/server.log" 2>&1 &
+  SERVER=$!
+  for _ in $(seq 1 200); do curl -fsS "$BASE/healthz" >/dev/null 2>&1 && return; sleep 0.05; done
+  echo "server did not start" >&2; exit 1
+}
+stop() { kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; }
+trap 'kill $SERVER 2>/dev/null || true' EXIT
+
+# wrk's "Requests/sec" and its 99th percentile latency.
+run() { # $1: label, rest: wrk arguments
+  local label=$1; shift
+  local out; out=$(wrk -t2 -c64 -d"${SECS}s" --latency "$@")
+  local rps p99
+  rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+  p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+  printf '| %-40s | %12s | %10s |\n' "$label" "$rps" "$p99"
+}
+
+start true
+curl -fsS -X POST "$BASE/auth/register/" -H 'content-type: application/json' \
+  -d '{"username":"bench","password":"bench-password","email":"bench@example.com"}' >/dev/null
+TOKEN=$(curl -fsS -X POST "$BASE/auth/login/" -H 'content-type: application/json' \
+  -d '{"username":"bench","password":"bench-password"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["access"])')
+python3 - "$BASE" "$TOKEN" <<'PY'
+import json, sys, urllib.request
+base, token = sys.argv[1], sys.argv[2]
+for i in range(1000):
+    body = json.dumps({"cryptocurrency": "BTCUSDT", "target_price": str(70000 + i), "condition": "above"}).encode()
+    req = urllib.request.Request(base + "/alerts/create/", body, {"Content-Type": "application/json", "Authorization": "Bearer " + token})
+    urllib.request.urlopen(req).read()
+PY
+
+printf '| %-40s | %12s | %10s |\n|%s|%s|%s|\n' "operation (64 connections, ${SECS}s)" "req/s" "p99" "------------------------------------------" "--------------" "------------"
+run "GET /healthz" "$BASE/healthz"
+run "GET /alerts/ (1,000 alerts, cached)" -H "Authorization: Bearer $TOKEN" "$BASE/alerts/"
+stop
+start false
+run "GET /alerts/ (1,000 alerts, cache off)" -H "Authorization: Bearer $TOKEN" "$BASE/alerts/"
+stop
+start true
+# Last: these add alerts (create) and are bounded by argon2 (login).
+BODY='{"cryptocurrency":"ETHUSDT","target_price":"4000.5","condition":"above"}' TOKEN=$TOKEN \
+  run "POST /alerts/create/" -s scripts/wrk-post.lua "$BASE/alerts/create/"
+BODY='{"username":"bench","password":"bench-password"}' TOKEN="" \
+  run "POST /auth/login/ (argon2id, by design)" -s scripts/wrk-post.lua "$BASE/auth/login/"
+stop
+rm -rf "$DATA"
