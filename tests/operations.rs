@@ -222,3 +222,77 @@ async fn metrics_and_health_report_the_feed_the_outbox_and_the_api() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn the_event_stream_sends_a_snapshot_then_the_callers_fires() {
+    let ex = common::exchange::FakeExchange::start(&["BTCUSDT"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = ex.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let s = TestServer::start_in(dir.path(), &env).await;
+    let token = s.user("vera").await;
+    let other = s.user("walt").await;
+    let mine = s
+        .create_alert(
+            &token,
+            json!({"cryptocurrency": "BTCUSDT", "target_price": "100", "condition": "above"}),
+        )
+        .await;
+    s.create_alert(
+        &other,
+        json!({"cryptocurrency": "BTCUSDT", "target_price": "100", "condition": "above"}),
+    )
+    .await;
+    ex.wait_subscribed("BTCUSDT").await;
+    let resp = s
+        .client
+        .get(s.url("/events?symbols=BTCUSDT"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let mut body = resp.bytes_stream();
+    let mut buffer = String::new();
+    let first = next_event(&mut body, &mut buffer).await;
+    assert_eq!(first["kind"], "prices");
+    ex.trade("BTCUSDT", "150");
+    // Both users' alerts fire; this stream carries only the caller's.
+    loop {
+        let event = next_event(&mut body, &mut buffer).await;
+        if event["kind"] == "triggered" {
+            assert_eq!(event["alert"]["id"], mine["id"]);
+            assert_eq!(event["alert"]["status"], "triggered");
+            assert_eq!(event["alert"]["triggered_price"], "150");
+            break;
+        }
+    }
+    let unauthorized = s.client.get(s.url("/events")).send().await.unwrap();
+    assert_eq!(unauthorized.status(), 401);
+}
+
+/// The next event's JSON data from a server-sent event stream.
+async fn next_event<S>(body: &mut S, buffer: &mut String) -> serde_json::Value
+where
+    S: futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin,
+{
+    use futures_util::StreamExt;
+    loop {
+        if let Some(end) = buffer.find("\n\n") {
+            let chunk: String = buffer.drain(..end + 2).collect();
+            if let Some(data) = chunk.lines().find_map(|l| l.strip_prefix("data: ")) {
+                return serde_json::from_str(data).unwrap();
+            }
+            continue;
+        }
+        let bytes = tokio::time::timeout(Duration::from_secs(10), body.next())
+            .await
+            .expect("no event within 10 s")
+            .expect("stream ended")
+            .unwrap();
+        buffer.push_str(&String::from_utf8_lossy(&bytes));
+    }
+}

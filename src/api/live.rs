@@ -8,8 +8,11 @@ use std::time::Duration;
 
 use futures_util::stream::{self, BoxStream, StreamExt};
 use poem::web::Data;
+use poem::IntoResponse;
 use poem_openapi::param::Query;
-use poem_openapi::payload::EventStream;
+use poem_openapi::payload::{EventStream, Payload};
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef, Registry};
+use poem_openapi::types::Type;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use tokio::sync::broadcast;
 
@@ -50,11 +53,57 @@ pub struct LiveEvent {
     pub prices: Vec<LivePrice>,
 }
 
+/// The event stream. OpenAPI 3.0 has no way to say "each event's data is JSON of this type",
+/// so the schema describes one server-sent event as it is on the wire (`data`, `event`), as
+/// SSE-aware tools read it, and its description says what `data` holds. (poem-openapi's own
+/// `EventStream` documents an array, which no single event matches.)
+pub struct LiveEvents(EventStream<BoxStream<'static, LiveEvent>>);
+
+impl Payload for LiveEvents {
+    const CONTENT_TYPE: &'static str = "text/event-stream";
+
+    fn schema_ref() -> MetaSchemaRef {
+        let text = |description: &'static str| {
+            MetaSchemaRef::Inline(Box::new(MetaSchema {
+                description: Some(description),
+                ..MetaSchema::new("string")
+            }))
+        };
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            description: Some("One server-sent event; its `data` is a JSON `LiveEvent`."),
+            required: vec!["data"],
+            properties: vec![
+                (
+                    "data",
+                    text(
+                        "JSON: {\"kind\": \"triggered\"|\"notification\"|\"prices\", \"alert\": \
+                         the alert as GET /alerts/{id}/ shows it, or null, \"prices\": \
+                         [{\"symbol\", \"price\", \"updated_at\"}]}",
+                    ),
+                ),
+                ("event", text("Always `message`")),
+            ],
+            ..MetaSchema::new("object")
+        }))
+    }
+
+    fn register(registry: &mut Registry) {
+        LiveEvent::register(registry);
+    }
+}
+
+impl IntoResponse for LiveEvents {
+    fn into_response(self) -> poem::Response {
+        self.0.into_response()
+    }
+}
+
 #[derive(ApiResponse)]
 pub enum LiveStream {
-    /// `text/event-stream`; each event's data is a JSON `LiveEvent`.
+    /// `text/event-stream`; each event's data is a JSON `LiveEvent`. The first event, sent at
+    /// once, is a `prices` snapshot.
     #[oai(status = 200)]
-    Ok(EventStream<BoxStream<'static, LiveEvent>>),
+    Ok(LiveEvents),
 }
 
 enum Tick {
@@ -121,11 +170,13 @@ impl LiveApi {
             .collect();
         let state: Arc<AppState> = state.0.clone();
         let events = state.events.subscribe();
+        // The first tick fires at once: a client starts with a snapshot, even an empty one.
         let mut ticker = tokio::time::interval(PRICE_EVERY);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let first = true;
         let stream = stream::unfold(
-            (state, events, ticker, symbols),
-            move |(state, mut events, mut ticker, symbols)| async move {
+            (state, events, ticker, symbols, first),
+            move |(state, mut events, mut ticker, symbols, mut first)| async move {
                 loop {
                     let tick = tokio::select! {
                         received = events.recv() => match received {
@@ -137,7 +188,7 @@ impl LiveApi {
                     };
                     let event = match tick {
                         Tick::Closed => return None,
-                        Tick::Prices if symbols.is_empty() => continue,
+                        Tick::Prices if symbols.is_empty() && !first => continue,
                         Tick::Prices => Some(prices_event(&state, &symbols)),
                         Tick::Event(AppEvent::Triggered(f)) if f.user == user => {
                             alert_event(&state, user, f.id, LiveKind::Triggered).await
@@ -150,13 +201,14 @@ impl LiveApi {
                         Tick::Event(_) => continue,
                     };
                     if let Some(event) = event {
-                        return Some((event, (state, events, ticker, symbols)));
+                        first = false;
+                        return Some((event, (state, events, ticker, symbols, first)));
                     }
                 }
             },
         );
-        Ok(LiveStream::Ok(
+        Ok(LiveStream::Ok(LiveEvents(
             EventStream::new(stream.boxed()).keep_alive(Duration::from_secs(15)),
-        ))
+        )))
     }
 }
