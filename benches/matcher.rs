@@ -56,15 +56,23 @@ fn alert(i: usize) -> Alert {
     }
 }
 
+const T0: i64 = 1_672_515_782_136;
+
 /// Real-format combined-stream aggTrade frames.
 fn messages(n: usize) -> Vec<String> {
+    messages_at(n, T0)
+}
+
+/// The same frames with trade time `time`: alerts created at `time` see them, and the matcher's
+/// memory of earlier trades (replayed to newly armed alerts) holds only older ones.
+fn messages_at(n: usize, time: i64) -> Vec<String> {
     (0..n)
         .map(|i| {
             let s = i % SYMBOLS;
             let price = 1000_00000000u64 + (i as u64 * 7919) % 10_00000000;
             let p = Price::from_units(price, 8);
             format!(
-                r#"{{"stream":"s{s:04}usdt@aggTrade","data":{{"e":"aggTrade","E":1672515782136,"s":"S{s:04}USDT","a":{a},"p":"{p}","q":"4.70443515","f":27781,"l":27781,"T":1672515782136,"m":true,"M":true}}}}"#,
+                r#"{{"stream":"s{s:04}usdt@aggTrade","data":{{"e":"aggTrade","E":{time},"s":"S{s:04}USDT","a":{a},"p":"{p}","q":"4.70443515","f":27781,"l":27781,"T":{time},"m":true,"M":true}}}}"#,
                 a = 26129 + i
             )
         })
@@ -144,15 +152,18 @@ fn main() {
     // 1,000 alerts that the stream will cross: the same run now fires each once.
     let mut with_fires = Vec::new();
     for run_no in 0..RUNS {
+        let at = T0 + 1 + run_no as i64;
+        let run_frames = messages_at(SYMBOLS, at);
         for k in 0..1000 {
             let mut a = alert(k);
+            a.created_at = at;
             a.id = AlertId((ALERTS + run_no * 1000 + k) as i64 + 1);
             // Every trade is at or above 1000, so each of these fires at its symbol's first trade.
             a.target = Price::from_units(1000_00000000, 8);
             a.condition = Condition::Above;
             matcher.arm(&a);
         }
-        let (elapsed, fired) = run(&matcher, &frames, MESSAGES);
+        let (elapsed, fired) = run(&matcher, &run_frames, MESSAGES);
         assert_eq!(fired, 1000);
         with_fires.push(elapsed.as_secs_f64());
         while work.try_recv().is_ok() {}
@@ -167,9 +178,11 @@ fn main() {
         (t_fire - t_plain) * 1e6 / 1000.0
     );
     // The fires alone: 1,000 trades, each firing one alert, timed by themselves.
-    let fire_frames: Vec<String> = messages(1000);
+    let fire_at = T0 + 100;
+    let fire_frames: Vec<String> = messages_at(1000, fire_at);
     for k in 0..1000 {
         let mut a = alert(k);
+        a.created_at = fire_at;
         a.id = AlertId((ALERTS + 100_000 + k) as i64);
         a.target = Price::from_units(1000_00000000, 8);
         a.condition = Condition::Above;

@@ -45,6 +45,9 @@ struct Book {
     /// fires nothing is decided from these two numbers, without walking either tree.
     min_above: u64,
     max_below: Option<u64>,
+    /// The last trades on this symbol, so an alert armed a moment after its creation still sees
+    /// the trades that arrived in between (its row is committed before it reaches the index).
+    recent: VecDeque<(Price, i64)>,
 }
 
 impl Default for Book {
@@ -55,6 +58,7 @@ impl Default for Book {
             cross: Vec::new(),
             min_above: u64::MAX,
             max_below: None,
+            recent: VecDeque::new(),
         }
     }
 }
@@ -73,8 +77,7 @@ impl Book {
     }
 }
 
-/// Trades remembered per symbol, so an alert armed a moment after its creation still sees the
-/// trades that arrived in between (its row is committed before it reaches the index).
+/// Trades remembered per symbol with armed alerts.
 const RECENT: usize = 64;
 
 #[derive(Default)]
@@ -82,7 +85,6 @@ pub struct Index {
     /// Keyed by symbol, looked up by `&str` with a fast non-cryptographic hash: symbols come
     /// from the exchange, not from users, and the set is small.
     books: FxHashMap<Symbol, Book>,
-    recent: FxHashMap<Symbol, VecDeque<(Price, i64)>>,
     armed: usize,
 }
 
@@ -160,10 +162,11 @@ impl Index {
         armed: Armed,
     ) -> TradeOutcome {
         let missed: Vec<(Price, i64)> = self
-            .recent
+            .books
             .get(symbol.as_str())
-            .map(|r| {
-                r.iter()
+            .map(|b| {
+                b.recent
+                    .iter()
                     .filter(|(_, t)| *t >= armed.created_at)
                     .copied()
                     .collect()
@@ -215,22 +218,13 @@ impl Index {
     /// and lets it choose the side of waiting `cross` alerts.
     pub fn on_trade(&mut self, symbol: &str, price: Price, time: i64) -> TradeOutcome {
         let mut outcome = TradeOutcome::default();
-        match self.recent.get_mut(symbol) {
-            Some(recent) => {
-                if recent.len() == RECENT {
-                    recent.pop_front();
-                }
-                recent.push_back((price, time));
-            }
-            None => {
-                if let Ok(owned) = Symbol::parse(symbol) {
-                    self.recent.insert(owned, VecDeque::from([(price, time)]));
-                }
-            }
-        }
         let Some(book) = self.books.get_mut(symbol) else {
             return outcome;
         };
+        if book.recent.len() == RECENT {
+            book.recent.pop_front();
+        }
+        book.recent.push_back((price, time));
         let p = price.units();
         let fire = |id: i64, armed: &Armed, out: &mut TradeOutcome| {
             if let Ok(symbol) = Symbol::parse(symbol) {
