@@ -153,38 +153,10 @@ impl Feed {
         self.matcher.earliest_armed(symbol).map(|t| t.max(floor))
     }
 
+    /// The hot path: one lookup per trade; the clock is read only when ids jump.
     fn on_trade(&mut self, trade: Trade) {
-        let stale = self.states.get(&trade.symbol).is_some_and(|s| {
-            !s.recovering && s.last_time < now_millis() - self.max_backfill.as_millis() as i64
-        });
-        if stale || !self.states.contains_key(&trade.symbol) {
-            // A newly followed symbol (or one not seen for long): the trades between its first
-            // alert and this one came before the subscription did, so fetch them by time.
-            let since = self
-                .wanted_since(&trade.symbol)
-                .filter(|since| *since <= trade.time);
-            let symbol = trade.symbol.clone();
-            let recovering = since.is_some();
-            let state = SymbolState {
-                last_id: if recovering { 0 } else { trade.agg_id },
-                last_time: trade.time,
-                recovering,
-                buffer: Vec::new(),
-            };
-            self.states.insert(symbol.clone(), state);
-            match since {
-                Some(since) => {
-                    tracing::info!(%symbol, since, "first trades of a symbol: fetching those since its oldest alert");
-                    if let Some(state) = self.states.get_mut(&symbol) {
-                        state.buffer.push(trade);
-                    }
-                    self.spawn_recovery(symbol, Start::Since(since));
-                }
-                None => self.apply(&trade),
-            }
-            return;
-        }
         let Some(state) = self.states.get_mut(&trade.symbol) else {
+            self.first_trade(trade);
             return;
         };
         if trade.agg_id <= state.last_id {
@@ -196,6 +168,12 @@ impl Feed {
         }
         if trade.agg_id == state.last_id + 1 {
             self.apply(&trade);
+            return;
+        }
+        if state.last_time < now_millis() - self.max_backfill.as_millis() as i64 {
+            // Not seen for longer than we would replay: start over as a newly followed symbol.
+            self.states.remove(&trade.symbol);
+            self.first_trade(trade);
             return;
         }
         let from = state.last_id + 1;
@@ -210,6 +188,35 @@ impl Feed {
         state.recovering = true;
         state.buffer.push(trade);
         self.spawn_recovery(symbol, Start::FromId(from));
+    }
+
+    /// A newly followed symbol (or one not seen for long): the trades between its oldest alert
+    /// and this one came before the subscription did, so fetch them by time.
+    fn first_trade(&mut self, trade: Trade) {
+        let since = self
+            .wanted_since(&trade.symbol)
+            .filter(|since| *since <= trade.time);
+        let symbol = trade.symbol.clone();
+        let mut state = SymbolState {
+            last_id: trade.agg_id,
+            last_time: trade.time,
+            recovering: false,
+            buffer: Vec::new(),
+        };
+        match since {
+            Some(since) => {
+                tracing::info!(%symbol, since, "first trades of a symbol: fetching those since its oldest alert");
+                state.last_id = 0;
+                state.recovering = true;
+                state.buffer.push(trade);
+                self.states.insert(symbol.clone(), state);
+                self.spawn_recovery(symbol, Start::Since(since));
+            }
+            None => {
+                self.states.insert(symbol, state);
+                self.apply(&trade);
+            }
+        }
     }
 
     /// After a (re)connect, fetches whatever each armed symbol missed since its last trade.
