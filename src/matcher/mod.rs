@@ -124,13 +124,18 @@ impl Matcher {
 
     /// Applies a trade and queues what it fired for the persister.
     pub fn on_trade(&self, symbol: &str, price: Price, time: i64) -> usize {
-        let outcome = self.index().on_trade(symbol, price, time);
+        let (outcome, symbol_gone) = {
+            let mut index = self.index();
+            let outcome = index.on_trade(symbol, price, time);
+            let gone = !outcome.fired.is_empty() && !index.has_symbol(symbol);
+            (outcome, gone)
+        };
         let fired = outcome.fired.len();
         if fired > 0 || !outcome.resolved.is_empty() {
             let _ = self.work.send(Work::Trade(outcome));
-            if fired > 0 && !self.index().has_symbol(symbol) {
-                self.notify_symbols();
-            }
+        }
+        if symbol_gone {
+            self.notify_symbols();
         }
         fired
     }
