@@ -270,7 +270,8 @@ fn b64(data: &[u8]) -> String {
 #[tokio::test]
 async fn forged_expired_and_mismatched_tokens_get_401() {
     let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start_in(dir.path(), &[]).await;
+    // Every request looks its user up, so a removed user is refused at once.
+    let s = TestServer::start_in(dir.path(), &[("PRICEALERT_AUTH__USER_RECHECK", "0s")]).await;
     let token = s.user("frank").await;
     let secret = std::fs::read_to_string(dir.path().join("jwt_secret")).unwrap();
     let now = std::time::SystemTime::now()
@@ -332,6 +333,35 @@ async fn forged_expired_and_mismatched_tokens_get_401() {
     conn.execute("DELETE FROM users WHERE username = 'frank'", [])
         .unwrap();
     assert_eq!(s.get("/alerts/", &token).await.0, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_removed_user_loses_access_within_the_recheck_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start_in(dir.path(), &[("PRICEALERT_AUTH__USER_RECHECK", "2s")]).await;
+    let token = s.user("hank").await;
+    assert_eq!(s.get("/alerts/", &token).await.0, StatusCode::OK);
+    let conn = rusqlite::Connection::open(dir.path().join("pricealert.db")).unwrap();
+    conn.execute("DELETE FROM users WHERE username = 'hank'", [])
+        .unwrap();
+    let removed = std::time::Instant::now();
+
+    // Within the interval the user is trusted without a database read...
+    assert_eq!(s.get("/alerts/", &token).await.0, StatusCode::OK);
+    // ...and once it has passed the token is refused.
+    loop {
+        let status = s.get("/alerts/", &token).await.0;
+        if status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            removed.elapsed() < std::time::Duration::from_secs(5),
+            "a removed user kept access past the 2 s recheck interval"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(removed.elapsed() >= std::time::Duration::from_millis(1500));
 }
 
 #[tokio::test]

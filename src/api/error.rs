@@ -156,6 +156,10 @@ impl From<StoreError> for ApiError {
                 StatusCode::CONFLICT,
                 format!("alert limit reached: at most {max} alerts that are not deleted; delete some first"),
             ),
+            // A token whose user was removed after the token was last checked.
+            StoreError::UnknownUser => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "invalid or expired token")
+            }
             other => ApiError::internal(other),
         }
     }

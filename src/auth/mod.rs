@@ -56,6 +56,9 @@ pub struct TokenPair {
 pub struct Accounts {
     store: Store,
     hashes: PasswordHashes,
+    /// Users recently found in the database (`auth.user_recheck`), so that a request with an
+    /// access token costs no database read; `None` when the recheck interval is zero.
+    verified_users: Option<moka::sync::Cache<UserId, ()>>,
     keys: TokenKeys,
     access_ttl_secs: i64,
     refresh_ttl_secs: i64,
@@ -65,6 +68,16 @@ fn random_id() -> String {
     let mut bytes = [0u8; 16];
     rand::rng().fill_bytes(&mut bytes);
     hex::encode(bytes)
+}
+
+/// Bounded: one entry per active user, dropped `recheck` after it was checked.
+fn verified_users_cache(recheck: std::time::Duration) -> Option<moka::sync::Cache<UserId, ()>> {
+    (!recheck.is_zero()).then(|| {
+        moka::sync::Cache::builder()
+            .max_capacity(100_000)
+            .time_to_live(recheck)
+            .build()
+    })
 }
 
 fn now_secs() -> i64 {
@@ -80,6 +93,7 @@ impl Accounts {
         Ok(Self {
             store,
             hashes: PasswordHashes::new(config.hash_concurrency, config.hash_queue)?,
+            verified_users: verified_users_cache(config.user_recheck.get()),
             keys: TokenKeys::new(secret),
             access_ttl_secs: config.access_ttl.get().as_secs() as i64,
             refresh_ttl_secs: config.refresh_ttl.get().as_secs() as i64,
@@ -238,13 +252,21 @@ impl Accounts {
         Ok(record)
     }
 
-    /// The user an access token speaks for, if the token is valid and the user still exists.
+    /// The user an access token speaks for, if the token is valid and the user still exists
+    /// (as of at most `auth.user_recheck` ago).
     pub async fn authenticate(&self, token: &str) -> Result<UserId, AuthError> {
         let user = self.keys.verify(token, TokenKind::Access)?.user_id()?;
-        if self.store.user_exists(user).await? {
-            Ok(user)
-        } else {
-            Err(AuthError::InvalidToken)
+        if let Some(verified) = &self.verified_users {
+            if verified.contains_key(&user) {
+                return Ok(user);
+            }
         }
+        if !self.store.user_exists(user).await? {
+            return Err(AuthError::InvalidToken);
+        }
+        if let Some(verified) = &self.verified_users {
+            verified.insert(user, ());
+        }
+        Ok(user)
     }
 }

@@ -72,6 +72,9 @@ pub struct AuthConfig {
     /// Hash requests allowed to wait for a slot before new ones are refused with 503.
     #[serde(deserialize_with = "flexible::deserialize")]
     pub hash_queue: usize,
+    /// How long a user found in the database is trusted by its access tokens before it is looked
+    /// up again; `0s` looks it up on every request.
+    pub user_recheck: HumanDuration,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -111,6 +114,7 @@ impl Default for AuthConfig {
             refresh_ttl: HumanDuration::secs(7 * 86_400),
             hash_concurrency: 2,
             hash_queue: 64,
+            user_recheck: HumanDuration::secs(10),
         }
     }
 }

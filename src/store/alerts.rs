@@ -36,26 +36,26 @@ impl Store {
         max: u32,
     ) -> Result<Alert, StoreError> {
         self.write(move |tx| {
-            let live: i64 = tx.query_row(
-                "SELECT COUNT(*) FROM alerts WHERE user_id = ?1 AND status != 'deleted'",
-                [user.0],
-                |row| row.get(0),
-            )?;
+            let live: i64 = tx
+                .prepare_cached("SELECT live_alerts FROM users WHERE id = ?1")?
+                .query_row([user.0], |row| row.get(0))
+                .optional()?
+                .ok_or(StoreError::UnknownUser)?;
             if live >= i64::from(max) {
                 return Err(StoreError::AlertLimit(max));
             }
             let now = now_millis();
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO alerts (user_id, symbol, target_price, condition, status, created_at)
                  VALUES (?1, ?2, ?3, ?4, 'created', ?5)",
-                params![
-                    user.0,
-                    new.symbol.as_str(),
-                    new.target.to_string(),
-                    new.condition.as_str(),
-                    now
-                ],
-            )?;
+            )?
+            .execute(params![
+                user.0,
+                new.symbol.as_str(),
+                new.target.to_string(),
+                new.condition.as_str(),
+                now
+            ])?;
             Ok(Alert {
                 id: AlertId(tx.last_insert_rowid()),
                 user_id: user,
@@ -95,11 +95,11 @@ impl Store {
             const WHERE: &str = "WHERE user_id = ?1
                 AND (CASE WHEN ?2 IS NULL THEN status != 'deleted' ELSE status = ?2 END)
                 AND (?3 IS NULL OR symbol = ?3)";
-            let count: i64 = conn.query_row(
-                &format!("SELECT COUNT(*) FROM alerts {WHERE}"),
-                params![user.0, filter.status, filter.symbol],
-                |row| row.get(0),
-            )?;
+            let count: i64 = conn
+                .prepare_cached(&format!("SELECT COUNT(*) FROM alerts {WHERE}"))?
+                .query_row(params![user.0, filter.status, filter.symbol], |row| {
+                    row.get(0)
+                })?;
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM {FROM} WHERE a.id IN \
                  (SELECT id FROM alerts {WHERE} ORDER BY id DESC LIMIT ?4 OFFSET ?5) \

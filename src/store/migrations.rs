@@ -64,6 +64,22 @@ const MIGRATIONS: &[&str] = &[
         trade_time  INTEGER NOT NULL
     );
     ",
+    // 3: each user's count of alerts that are not deleted, kept by the database itself, so the
+    // per-user cap is one row read instead of a count that grows with the user's alerts.
+    "
+    ALTER TABLE users ADD COLUMN live_alerts INTEGER NOT NULL DEFAULT 0;
+    UPDATE users SET live_alerts =
+        (SELECT COUNT(*) FROM alerts WHERE alerts.user_id = users.id AND status != 'deleted');
+    CREATE TRIGGER alerts_count_insert AFTER INSERT ON alerts WHEN NEW.status != 'deleted'
+    BEGIN
+        UPDATE users SET live_alerts = live_alerts + 1 WHERE id = NEW.user_id;
+    END;
+    CREATE TRIGGER alerts_count_delete AFTER UPDATE OF status ON alerts
+        WHEN OLD.status != 'deleted' AND NEW.status = 'deleted'
+    BEGIN
+        UPDATE users SET live_alerts = live_alerts - 1 WHERE id = NEW.user_id;
+    END;
+    ",
 ];
 
 /// The schema version this build writes and understands.
@@ -97,4 +113,52 @@ pub fn apply(conn: &mut Connection) -> Result<(i64, i64), StoreError> {
         tracing::info!(version = index + 1, "applied schema migration");
     }
     Ok((before, LATEST))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count(conn: &Connection, user: i64) -> i64 {
+        conn.query_row(
+            "SELECT live_alerts FROM users WHERE id = ?1",
+            [user],
+            |row| row.get(0),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn live_alert_counts_are_backfilled_then_kept_by_the_database() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        // A version-2 database with history: one user with 2 live alerts and 1 deleted one.
+        for sql in &MIGRATIONS[..2] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(
+            "PRAGMA user_version = 2;
+             INSERT INTO users (id, username, email, password_hash, created_at)
+                 VALUES (1, 'ann', 'a@example.com', 'x', 0), (2, 'bob', 'b@example.com', 'x', 0);
+             INSERT INTO alerts (user_id, symbol, target_price, condition, status, created_at)
+                 VALUES (1, 'BTCUSDT', '1', 'above', 'created', 0),
+                        (1, 'BTCUSDT', '2', 'above', 'triggered', 0),
+                        (1, 'BTCUSDT', '3', 'above', 'deleted', 0);",
+        )
+        .unwrap();
+        assert_eq!(apply(&mut conn).unwrap(), (2, LATEST));
+        assert_eq!((count(&conn, 1), count(&conn, 2)), (2, 0));
+
+        conn.execute_batch(
+            "INSERT INTO alerts (user_id, symbol, target_price, condition, status, created_at)
+                 VALUES (2, 'ETHUSDT', '1', 'below', 'created', 0);
+             UPDATE alerts SET status = 'triggered' WHERE user_id = 2;",
+        )
+        .unwrap();
+        assert_eq!(count(&conn, 2), 1, "firing keeps the alert counted");
+        conn.execute_batch("UPDATE alerts SET status = 'deleted' WHERE user_id = 2")
+            .unwrap();
+        conn.execute_batch("UPDATE alerts SET status = 'deleted' WHERE user_id = 2")
+            .unwrap();
+        assert_eq!(count(&conn, 2), 0, "deleting twice counts once");
+    }
 }

@@ -34,6 +34,8 @@ pub enum StoreError {
     Conflict(&'static str),
     #[error("alert limit of {0} reached")]
     AlertLimit(u32),
+    #[error("the user no longer exists")]
+    UnknownUser,
     #[error(
         "the database schema is version {found}, newer than this pricealert knows ({known}); \
          run a newer pricealert or restore a backup"

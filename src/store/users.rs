@@ -115,7 +115,8 @@ impl Store {
     pub async fn user_exists(&self, id: UserId) -> Result<bool, StoreError> {
         self.read(move |conn| {
             Ok(conn
-                .query_row("SELECT 1 FROM users WHERE id = ?1", [id.0], |_| Ok(()))
+                .prepare_cached("SELECT 1 FROM users WHERE id = ?1")?
+                .query_row([id.0], |_| Ok(()))
                 .optional()?
                 .is_some())
         })
