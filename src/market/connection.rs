@@ -187,7 +187,8 @@ impl Connection {
         );
         match tokio::time::timeout(
             Duration::from_secs(15),
-            tokio_tungstenite::connect_async(&url),
+            // No Nagle: a pong or SUBSCRIBE leaves at once, not after the next ACK.
+            tokio_tungstenite::connect_async_with_config(&url, None, true),
         )
         .await
         {

@@ -29,6 +29,8 @@ pub struct TradeRec {
 
 enum Out {
     Send(Message),
+    /// Written back to back and flushed once, as a busy exchange fills its socket.
+    Batch(Vec<Message>),
     Drop,
     Stall,
 }
@@ -207,6 +209,36 @@ impl FakeExchange {
         rec.id
     }
 
+    /// Records trades (symbol, price) and sends each connection its share in one write.
+    pub fn trades(&self, batch: &[(&str, &str)]) {
+        let mut state = self.inner.state.lock().unwrap();
+        let time = now_ms();
+        let mut frames = Vec::with_capacity(batch.len());
+        for (symbol, price) in batch {
+            let list = state.trades.entry(symbol.to_string()).or_default();
+            let rec = TradeRec {
+                id: list.last().map(|t| t.id + 1).unwrap_or(1000),
+                price: price.to_string(),
+                time,
+            };
+            frames.push((
+                format!("{}@aggTrade", symbol.to_lowercase()),
+                trade_frame(symbol, &rec),
+            ));
+            list.push(rec);
+        }
+        for c in &state.clients {
+            let mine: Vec<Message> = frames
+                .iter()
+                .filter(|(stream, _)| c.streams.contains(stream))
+                .map(|(_, frame)| Message::text(frame.clone()))
+                .collect();
+            if !mine.is_empty() {
+                let _ = c.tx.send(Out::Batch(mine));
+            }
+        }
+    }
+
     /// Sends an already recorded trade again (a duplicate delivery).
     pub fn resend(&self, symbol: &str, id: u64) {
         let state = self.inner.state.lock().unwrap();
@@ -270,6 +302,8 @@ impl FakeExchange {
 async fn accept_loop(listener: TcpListener, inner: Arc<Inner>) {
     let mut next_id = 0u64;
     while let Ok((tcp, _)) = listener.accept().await {
+        // Like a market-data server: frames leave at once instead of waiting on Nagle.
+        let _ = tcp.set_nodelay(true);
         next_id += 1;
         tokio::spawn(serve_client(tcp, next_id, inner.clone()));
     }
@@ -328,6 +362,11 @@ async fn serve_client(tcp: tokio::net::TcpStream, id: u64, inner: Arc<Inner>) {
             out = rx.recv() => match out {
                 Some(Out::Send(msg)) if !stalled => { if sink.send(msg).await.is_err() { break false; } }
                 Some(Out::Send(_)) => {}
+                Some(Out::Batch(batch)) if !stalled => {
+                    let mut all = futures_util::stream::iter(batch.into_iter().map(Ok));
+                    if sink.send_all(&mut all).await.is_err() { break false; }
+                }
+                Some(Out::Batch(_)) => {}
                 Some(Out::Stall) => stalled = true,
                 Some(Out::Drop) | None => break false,
             },
