@@ -156,6 +156,7 @@ async fn start_background(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "matcher loaded"
     );
+    tasks.spawn(state.store.clone().run_checkpointer(shutdown.clone()));
     let work = state.work.lock().ok().and_then(|mut w| w.take());
     if let Some(work) = work {
         let owner = state.clone();

@@ -4,6 +4,7 @@
 mod alerts;
 pub mod backup;
 pub mod cache;
+mod checkpoint;
 mod fires;
 pub use fires::Committed;
 pub mod migrations;
@@ -63,6 +64,7 @@ struct Inner {
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     reader_slots: Semaphore,
+    checkpoint: checkpoint::CheckpointState,
 }
 
 impl Store {
@@ -77,6 +79,7 @@ impl Store {
                 writer: Mutex::new(writer),
                 readers: Mutex::new(Vec::new()),
                 reader_slots: Semaphore::new(READERS),
+                checkpoint: Default::default(),
             }),
         })
     }
@@ -100,6 +103,7 @@ impl Store {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let value = f(&tx)?;
             tx.commit()?;
+            inner.checkpoint.committed();
             Ok(value)
         })
         .await

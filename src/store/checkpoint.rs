@@ -1,0 +1,153 @@
+//! WAL checkpoints off the commit path. SQLite's automatic checkpoint runs inside the commit
+//! that crosses its threshold and syncs the database file there, which stalls that commit (a
+//! fired alert, a create) by milliseconds. While the server runs, the writer's automatic
+//! checkpoint is off and this task checkpoints from its own connection instead, as often as the
+//! automatic one would (every `EVERY_COMMITS` commits) and at least every second after a write.
+//! Between commits the WAL then starts over by itself; under a steady stream of commits it is
+//! made to once it passes `LONG_WAL_PAGES`.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::Connection;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::{connect, run_blocking, Store, StoreError};
+
+/// About SQLite's default of 1,000 WAL pages for the small commits this server makes.
+const EVERY_COMMITS: u32 = 200;
+const AT_LEAST_EVERY: Duration = Duration::from_secs(1);
+/// A WAL this long (16 MB) is made to start over, holding the writer for a moment.
+const LONG_WAL_PAGES: i64 = 4 * SQLITE_DEFAULT_PAGES;
+/// SQLite's default `wal_autocheckpoint`, restored when the task stops.
+const SQLITE_DEFAULT_PAGES: i64 = 1000;
+
+/// Shared between the writer (which counts commits) and the checkpoint task.
+#[derive(Default)]
+pub(super) struct CheckpointState {
+    running: AtomicBool,
+    commits: AtomicU32,
+    wake: Notify,
+}
+
+impl CheckpointState {
+    /// Called after every committed write transaction.
+    pub(super) fn committed(&self) {
+        if self.running.load(Ordering::Relaxed)
+            && self.commits.fetch_add(1, Ordering::Relaxed) + 1 >= EVERY_COMMITS
+        {
+            self.wake.notify_one();
+        }
+    }
+}
+
+/// PASSIVE copies what it can without waiting on readers or blocking the writer; returns the
+/// WAL's length in pages.
+fn passive_checkpoint(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(1))?)
+}
+
+impl Store {
+    /// Checkpoints the WAL in the background until `shutdown`; the writer's automatic
+    /// checkpoint is off meanwhile and back on afterwards.
+    pub async fn run_checkpointer(self, shutdown: CancellationToken) {
+        if let Err(err) = self.checkpoint_loop(&shutdown).await {
+            tracing::error!(error = %err, "background checkpoints stopped; SQLite checkpoints on commit");
+        }
+        let state = &self.inner.checkpoint;
+        state.running.store(false, Ordering::Relaxed);
+        let _ = self.set_autocheckpoint(SQLITE_DEFAULT_PAGES).await;
+    }
+
+    async fn checkpoint_loop(&self, shutdown: &CancellationToken) -> Result<(), StoreError> {
+        let path = self.inner.path.clone();
+        let busy_timeout = self.inner.busy_timeout;
+        let conn = run_blocking(move || connect(&path, busy_timeout)).await?;
+        let conn = Arc::new(Mutex::new(conn));
+        let state = &self.inner.checkpoint;
+        state.running.store(true, Ordering::Relaxed);
+        self.set_autocheckpoint(0).await?;
+        loop {
+            tokio::select! {
+                _ = state.wake.notified() => {}
+                _ = tokio::time::sleep(AT_LEAST_EVERY) => {}
+                _ = shutdown.cancelled() => return Ok(()),
+            }
+            if state.commits.swap(0, Ordering::Relaxed) == 0 {
+                continue;
+            }
+            let conn = conn.clone();
+            let wal_pages = run_blocking(move || {
+                let conn = conn
+                    .lock()
+                    .map_err(|_| StoreError::Task("checkpoint connection poisoned".into()))?;
+                passive_checkpoint(&conn)
+            })
+            .await?;
+            if wal_pages > LONG_WAL_PAGES {
+                // The WAL starts over only when a write begins with every page copied, which a
+                // steady stream of commits never allows: copy the last pages with the writer held.
+                self.with_writer(|conn| passive_checkpoint(conn).map(|_| ()))
+                    .await?;
+            }
+        }
+    }
+
+    async fn set_autocheckpoint(&self, pages: i64) -> Result<(), StoreError> {
+        self.with_writer(move |conn| Ok(conn.pragma_update(None, "wal_autocheckpoint", pages)?))
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wal_pages(dir: &std::path::Path) -> u64 {
+        std::fs::metadata(dir.join(super::super::DB_FILE).with_extension("db-wal"))
+            .map(|m| m.len() / 4096)
+            .unwrap_or(0)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_wal_is_checkpointed_in_the_background_and_stays_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Duration::from_secs(5)).unwrap();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(store.clone().run_checkpointer(shutdown.clone()));
+        // The task has switched the writer's own checkpoints off once it is running.
+        let autocheckpoint = || async {
+            store
+                .with_writer(|c| {
+                    Ok(c.query_row("PRAGMA wal_autocheckpoint", [], |r| r.get::<_, i64>(0))?)
+                })
+                .await
+                .unwrap()
+        };
+        while !store.inner.checkpoint.running.load(Ordering::Relaxed) || autocheckpoint().await != 0
+        {
+            tokio::task::yield_now().await;
+        }
+        // 8,000 back-to-back commits of ~2 pages each: the WAL would pass 17,000 pages if it
+        // never started over.
+        for i in 0..8000 {
+            store
+                .write(move |tx| {
+                    tx.execute(
+                        "INSERT INTO market_cursors (symbol, last_agg_id, trade_time) VALUES (?1, 1, 1)",
+                        [format!("S{i}USDT")],
+                    )?;
+                    Ok(())
+                })
+                .await
+                .unwrap();
+        }
+        let pages = wal_pages(dir.path());
+        assert!(pages < 7000, "WAL grew to {pages} pages");
+        shutdown.cancel();
+        task.await.unwrap();
+        assert_eq!(autocheckpoint().await, SQLITE_DEFAULT_PAGES);
+    }
+}
