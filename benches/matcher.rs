@@ -31,9 +31,13 @@ fn symbol(i: usize) -> Symbol {
     Symbol::parse(&format!("S{i:04}USDT")).unwrap()
 }
 
-/// Each symbol trades around 1000.00000000; alerts sit far away on both sides.
 fn alert(i: usize) -> Alert {
-    let s = i % SYMBOLS;
+    alert_over(i, SYMBOLS)
+}
+
+/// Each symbol trades around 1000.00000000; alerts sit far away on both sides.
+fn alert_over(i: usize, symbols: usize) -> Alert {
+    let s = i % symbols;
     let (target, condition) = if i.is_multiple_of(2) {
         (
             2_000_00000000 + (i as u64 % 100_000) * 1000,
@@ -66,9 +70,13 @@ fn messages(n: usize) -> Vec<String> {
 /// The same frames with trade time `time`: alerts created at `time` see them, and the matcher's
 /// memory of earlier trades (replayed to newly armed alerts) holds only older ones.
 fn messages_at(n: usize, time: i64) -> Vec<String> {
+    messages_over(n, time, SYMBOLS)
+}
+
+fn messages_over(n: usize, time: i64, symbols: usize) -> Vec<String> {
     (0..n)
         .map(|i| {
-            let s = i % SYMBOLS;
+            let s = i % symbols;
             let price = 1000_00000000u64 + (i as u64 * 7919) % 10_00000000;
             let p = Price::from_units(price, 8);
             format!(
@@ -88,6 +96,74 @@ fn run(matcher: &Matcher, frames: &[String], count: usize) -> (Duration, usize) 
         }
     }
     (started.elapsed(), fired)
+}
+
+/// The original service's design, for comparison: each trade is parsed into a generic JSON
+/// value, the symbol's armed alerts are fetched from SQLite (by an index, with the statement
+/// prepared once, which is generous to it), and prices are compared as floats.
+fn naive_run(conn: &rusqlite::Connection, frames: &[String], count: usize) -> (Duration, usize) {
+    let mut query = conn
+        .prepare_cached(
+            "SELECT id, target_price, condition FROM alerts WHERE symbol = ?1 AND status = 'created'",
+        )
+        .unwrap();
+    let started = Instant::now();
+    let mut fired = 0;
+    for i in 0..count {
+        let frame: serde_json::Value = serde_json::from_str(&frames[i % frames.len()]).unwrap();
+        let data = &frame["data"];
+        let symbol = data["s"].as_str().unwrap();
+        let price: f64 = data["p"].as_str().unwrap().parse().unwrap();
+        let mut rows = query.query([symbol]).unwrap();
+        while let Some(row) = rows.next().unwrap() {
+            let target: f64 = row.get::<_, String>(1).unwrap().parse().unwrap();
+            let condition: String = row.get(2).unwrap();
+            if (condition == "above" && price >= target)
+                || (condition == "below" && price <= target)
+            {
+                fired += 1;
+            }
+        }
+    }
+    (started.elapsed(), fired)
+}
+
+/// Messages per second of the naive design and of the matcher on the same frames, at one
+/// scale: `alerts` armed alerts over `symbols` symbols (the naive design reads
+/// `alerts / symbols` rows per trade).
+async fn side_by_side(alerts: usize, symbols: usize) -> (f64, f64) {
+    const NAIVE_MESSAGES: usize = 20_000;
+    let frames = messages_over(symbols, T0, symbols);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), Duration::from_secs(5)).unwrap();
+    store.seed_bench_alerts(alerts, symbols).await.unwrap();
+    drop(store);
+    let conn = rusqlite::Connection::open(dir.path().join("pricealert.db")).unwrap();
+    naive_run(&conn, &frames, 2_000); // warm-up: pages in cache
+    let naive = median(
+        (0..RUNS)
+            .map(|_| {
+                let (elapsed, fired) = naive_run(&conn, &frames, NAIVE_MESSAGES);
+                assert_eq!(fired, 0);
+                NAIVE_MESSAGES as f64 / elapsed.as_secs_f64()
+            })
+            .collect(),
+    );
+    let (matcher, _work) = Matcher::new();
+    for i in 0..alerts {
+        matcher.arm(&alert_over(i, symbols));
+    }
+    run(&matcher, &frames, 200_000);
+    let ours = median(
+        (0..RUNS)
+            .map(|_| {
+                let (elapsed, fired) = run(&matcher, &frames, MESSAGES);
+                assert_eq!(fired, 0);
+                MESSAGES as f64 / elapsed.as_secs_f64()
+            })
+            .collect(),
+    );
+    (naive, ours)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -218,5 +294,17 @@ fn main() {
             "load {ALERTS} armed alerts from SQLite at start: median {:.0} ms",
             median(loads) * 1e3
         );
+        drop(store);
+
+        for (alerts, symbols) in [(ALERTS, SYMBOLS), (100_000, 500)] {
+            let (naive, ours) = side_by_side(alerts, symbols).await;
+            println!(
+                "naive design (JSON value, one SQLite query per trade, float prices) vs the matcher, \
+                 {alerts} alerts over {symbols} symbols: {:.0} msg/s vs {:.2} M msg/s, {:.0}x",
+                naive,
+                ours / 1e6,
+                ours / naive
+            );
+        }
     });
 }
