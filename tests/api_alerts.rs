@@ -55,6 +55,8 @@ async fn create_rejects_bad_input_with_json_errors() {
     let cases = [
         json!({"cryptocurrency": "B", "target_price": "1"}),
         json!({"cryptocurrency": "BTC-USDT", "target_price": "1"}),
+        json!({"cryptocurrency": " BTCUSDT", "target_price": "1"}),
+        json!({"cryptocurrency": false, "target_price": "1"}),
         json!({"cryptocurrency": "A23456789012345678901", "target_price": "1"}),
         json!({"cryptocurrency": "BTCUSDT", "target_price": "0"}),
         json!({"cryptocurrency": "BTCUSDT", "target_price": 0}),

@@ -4,7 +4,7 @@ use poem_openapi::{Enum, Object};
 
 use super::nullable::Nullable;
 use super::price_input::PriceInput;
-use super::text::Text;
+use super::text::SymbolText;
 use crate::domain::{Alert, Condition, DeliveryStatus, Status};
 use crate::market::Prices;
 
@@ -57,8 +57,7 @@ impl StatusFilter {
 #[derive(Debug, Object)]
 pub struct AlertCreate {
     /// A Binance spot symbol such as `BTCUSDT`; lower case is accepted and upper-cased.
-    #[oai(validator(pattern = r"^[A-Za-z0-9]{2,20}$"))]
-    pub cryptocurrency: Text,
+    pub cryptocurrency: SymbolText,
     pub target_price: PriceInput,
     /// Omit it (or send null) to let the current price decide.
     pub condition: Option<Nullable<ConditionIn>>,
