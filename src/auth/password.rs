@@ -61,14 +61,20 @@ impl PasswordHashes {
         if queued >= self.queue_limit + self.slots.available_permits() {
             return Err(AuthError::Busy);
         }
-        let _permit = self
+        let permit = self
             .slots
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|_| AuthError::Internal("hasher closed".into()))?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|err| AuthError::Internal(format!("hash task failed: {err}")))
+        // The slot goes with the work: a client that hangs up mid-hash does not free it while
+        // the hash (and its 19 MiB) still runs, so hangups cannot multiply concurrent hashes.
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            work()
+        })
+        .await
+        .map_err(|err| AuthError::Internal(format!("hash task failed: {err}")))
     }
 
     pub async fn hash(&self, password: String) -> Result<String, AuthError> {
@@ -95,6 +101,26 @@ impl Drop for LeaveQueue<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn an_abandoned_hash_keeps_its_slot_until_it_finishes() {
+        let hashes = PasswordHashes::new(1, 4).unwrap();
+        let mut login = Box::pin(hashes.hash("correct horse".into()));
+        // Poll until the hash runs on the blocking pool, then hang up like a client would.
+        while hashes.slots.available_permits() == 1 {
+            let _ = futures_util::poll!(&mut login);
+            tokio::task::yield_now().await;
+        }
+        drop(login);
+        assert_eq!(
+            hashes.slots.available_permits(),
+            0,
+            "the hash still runs, so its slot must stay taken"
+        );
+        // The slot comes back once the hash is done.
+        drop(hashes.slots.acquire().await.unwrap());
+        assert_eq!(hashes.slots.available_permits(), 1);
+    }
 
     #[tokio::test]
     async fn hash_then_verify() {
