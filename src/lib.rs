@@ -9,6 +9,7 @@ pub mod domain;
 pub mod limits;
 pub mod market;
 pub mod matcher;
+pub mod memory;
 pub mod metrics;
 pub mod notify;
 pub mod store;

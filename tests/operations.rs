@@ -296,3 +296,55 @@ where
         buffer.push_str(&String::from_utf8_lossy(&bytes));
     }
 }
+
+fn rss_mib(child: &Child) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    kib / 1024.0
+}
+
+/// Every password check allocates argon2's 19 MiB; the server must give that memory back
+/// rather than let the heap grow with each login (it once grew ~3 MB per login).
+#[tokio::test]
+async fn logins_do_not_grow_the_servers_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = serve(dir.path(), port);
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    wait_healthy(&client, &base).await;
+    client
+        .post(format!("{base}/auth/register/"))
+        .json(&json!({"username": "rita", "password": "password-123", "email": "rita@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    let login = || async {
+        let response = client
+            .post(format!("{base}/auth/login/"))
+            .json(&json!({"username": "rita", "password": "password-123"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), reqwest::StatusCode::OK);
+    };
+    for _ in 0..5 {
+        login().await;
+    }
+    let before = rss_mib(&child);
+    for _ in 0..60 {
+        login().await;
+    }
+    let after = rss_mib(&child);
+    signal(&child, "TERM");
+    let _ = child.wait();
+    assert!(
+        after - before < 40.0,
+        "RSS grew from {before:.0} MiB to {after:.0} MiB over 60 logins"
+    );
+}
