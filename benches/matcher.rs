@@ -140,30 +140,27 @@ async fn side_by_side(alerts: usize, symbols: usize) -> (f64, f64) {
     drop(store);
     let conn = rusqlite::Connection::open(dir.path().join("pricealert.db")).unwrap();
     naive_run(&conn, &frames, 2_000); // warm-up: pages in cache
-    let naive = median(
-        (0..RUNS)
-            .map(|_| {
-                let (elapsed, fired) = naive_run(&conn, &frames, NAIVE_MESSAGES);
-                assert_eq!(fired, 0);
-                NAIVE_MESSAGES as f64 / elapsed.as_secs_f64()
-            })
-            .collect(),
-    );
+    let naive = median_rate(NAIVE_MESSAGES, || naive_run(&conn, &frames, NAIVE_MESSAGES));
     let (matcher, _work) = Matcher::new();
     for i in 0..alerts {
         matcher.arm(&alert_over(i, symbols));
     }
     run(&matcher, &frames, 200_000);
-    let ours = median(
+    let ours = median_rate(MESSAGES, || run(&matcher, &frames, MESSAGES));
+    (naive, ours)
+}
+
+/// Messages per second, median of `RUNS` runs of `messages` each; none may fire.
+fn median_rate(messages: usize, mut run: impl FnMut() -> (Duration, usize)) -> f64 {
+    median(
         (0..RUNS)
             .map(|_| {
-                let (elapsed, fired) = run(&matcher, &frames, MESSAGES);
+                let (elapsed, fired) = run();
                 assert_eq!(fired, 0);
-                MESSAGES as f64 / elapsed.as_secs_f64()
+                messages as f64 / elapsed.as_secs_f64()
             })
             .collect(),
-    );
-    (naive, ours)
+    )
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

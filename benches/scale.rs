@@ -6,41 +6,20 @@ use std::time::{Duration, Instant};
 
 use pricealert::store::Store;
 
+#[path = "../tests/common/process.rs"]
+mod process;
+
+use process::{free_port, rss_mib, serve_command};
+
 const ALERTS: usize = 1_000_000;
 const SYMBOLS: usize = 2_000;
 const RUNS: usize = 3;
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Starts the server, waits for /healthz, lets it settle, returns (start-up time, RSS in MiB).
 fn measure(dir: &std::path::Path) -> (Duration, f64) {
     let port = free_port();
     let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pricealert"))
-        .args([
-            "serve",
-            "--data-dir",
-            dir.to_str().unwrap(),
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .env_remove("PRICEALERT_CONFIG")
+    let mut child = serve_command(dir, port)
         .env("PRICEALERT_MARKET__ENABLED", "false")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
@@ -61,7 +40,7 @@ fn measure(dir: &std::path::Path) -> (Duration, f64) {
         std::thread::sleep(Duration::from_millis(2));
     };
     std::thread::sleep(Duration::from_millis(500));
-    let rss = rss_kib(child.id()) as f64 / 1024.0;
+    let rss = rss_mib(child.id());
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();

@@ -12,6 +12,8 @@
 
 #[path = "../tests/common/exchange.rs"]
 mod exchange;
+#[path = "../tests/common/process.rs"]
+mod process;
 
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
@@ -21,6 +23,7 @@ use std::time::{Duration, Instant};
 use exchange::FakeExchange;
 use futures_util::StreamExt;
 use pricealert::store::Store;
+use process::{free_port, rss_mib, serve_command, wait_healthy};
 use serde_json::{json, Value};
 
 const RATE: usize = 50_000; // trades per second
@@ -52,14 +55,6 @@ fn background_price(i: usize) -> String {
     format!("{}.{:02}", 950 + x / 100, x % 100)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// utime + stime of a process, in seconds.
 fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -83,17 +78,6 @@ fn clock_ticks() -> f64 {
         .unwrap_or(100.0)
 }
 
-fn rss_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse::<f64>().ok())
-        .unwrap_or(0.0)
-        / 1024.0
-}
-
 struct Server {
     child: Child,
     base: String,
@@ -111,15 +95,7 @@ impl Drop for Server {
 async fn start_server(dir: &std::path::Path, exchange: &FakeExchange) -> Server {
     let port = free_port();
     let log = std::fs::File::create(dir.join("server.log")).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_pricealert"))
-        .args([
-            "serve",
-            "--data-dir",
-            dir.to_str().unwrap(),
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .env_remove("PRICEALERT_CONFIG")
+    let child = serve_command(dir, port)
         .envs(exchange.env())
         .env("PRICEALERT_LIMITS__ENABLED", "false")
         .env("PRICEALERT_LIMITS__MAX_ALERTS_PER_USER", "1000000")
@@ -132,20 +108,7 @@ async fn start_server(dir: &std::path::Path, exchange: &FakeExchange) -> Server 
         child,
         base: format!("http://127.0.0.1:{port}"),
     };
-    let client = reqwest::Client::new();
-    let started = Instant::now();
-    while !client
-        .get(format!("{}/healthz", server.base))
-        .send()
-        .await
-        .is_ok_and(|r| r.status().is_success())
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "server never came up"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_healthy(&reqwest::Client::new(), &server.base).await;
     server
 }
 

@@ -5,12 +5,12 @@
 mod common;
 
 use std::collections::{HashMap, HashSet};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::exchange::FakeExchange;
-use common::process::{free_port, wait_healthy, BIN};
+use common::process::{free_port, serve_command, wait_healthy};
 use rand::Rng;
 use serde_json::{json, Value};
 
@@ -18,21 +18,13 @@ const SYMBOLS: &[&str] = &["BTCUSDT", "ETHUSDT", "SOLUSDT"];
 const KILLS: usize = 24;
 
 fn spawn(ex: &FakeExchange, dir: &std::path::Path, port: u16) -> Child {
-    let mut cmd = Command::new(BIN);
-    cmd.args([
-        "serve",
-        "--data-dir",
-        dir.to_str().unwrap(),
-        "--listen",
-        &format!("127.0.0.1:{port}"),
-    ])
-    .env_remove("PRICEALERT_CONFIG")
-    .env("PRICEALERT_LIMITS__ENABLED", "false")
-    .env("PRICEALERT_LIMITS__MAX_ALERTS_PER_USER", "100000")
-    .env("PRICEALERT_AUTH__ACCESS_TTL", "6h")
-    .env("RUST_LOG", "warn")
-    .stdin(Stdio::null())
-    .stdout(Stdio::null());
+    let mut cmd = serve_command(dir, port);
+    cmd.env("PRICEALERT_LIMITS__ENABLED", "false")
+        .env("PRICEALERT_LIMITS__MAX_ALERTS_PER_USER", "100000")
+        .env("PRICEALERT_AUTH__ACCESS_TTL", "6h")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
     // CRASH_LOG=file keeps the servers' logs for a look after a failure.
     match std::env::var("CRASH_LOG").ok().and_then(|p| {
         std::fs::OpenOptions::new()

@@ -6,25 +6,34 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::process::{free_port, wait_healthy, BIN};
+use common::process::{free_port, rss_mib, serve_command, wait_healthy, BIN};
 use common::TestServer;
 use serde_json::json;
 
 fn serve(dir: &std::path::Path, port: u16) -> Child {
-    Command::new(BIN)
-        .args([
-            "serve",
-            "--data-dir",
-            dir.to_str().unwrap(),
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .env_remove("PRICEALERT_CONFIG")
+    serve_command(dir, port)
         .env("PRICEALERT_MARKET__ENABLED", "false")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
+}
+
+/// A running server on `dir` with one registered user, `name` / `password-123`.
+async fn serve_with_user(dir: &std::path::Path, name: &str) -> (Child, reqwest::Client, String) {
+    let port = free_port();
+    let child = serve(dir, port);
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    wait_healthy(&client, &base).await;
+    let registered = client
+        .post(format!("{base}/auth/register/"))
+        .json(&json!({"username": name, "password": "password-123", "email": format!("{name}@example.com")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), reqwest::StatusCode::CREATED);
+    (child, client, base)
 }
 
 fn signal(child: &Child, name: &str) {
@@ -46,18 +55,8 @@ fn run(args: &[&str]) -> std::process::Output {
 #[tokio::test]
 async fn sigterm_finishes_in_flight_requests_and_exits_zero_quickly() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut child = serve(dir.path(), port);
-    let client = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{port}");
-    wait_healthy(&client, &base).await;
+    let (mut child, client, base) = serve_with_user(dir.path(), "sam").await;
     // A login is in flight (argon2 takes a while) when the signal arrives.
-    client
-        .post(format!("{base}/auth/register/"))
-        .json(&json!({"username": "sam", "password": "password-123", "email": "sam@example.com"}))
-        .send()
-        .await
-        .unwrap();
     let login = tokio::spawn({
         let client = client.clone();
         let url = format!("{base}/auth/login/");
@@ -297,33 +296,12 @@ where
     }
 }
 
-fn rss_mib(child: &Child) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
-    let kib: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap();
-    kib / 1024.0
-}
-
 /// Every password check allocates argon2's 19 MiB; the server must give that memory back
 /// rather than let the heap grow with each login (it once grew ~3 MB per login).
 #[tokio::test]
 async fn logins_do_not_grow_the_servers_memory() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut child = serve(dir.path(), port);
-    let client = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{port}");
-    wait_healthy(&client, &base).await;
-    client
-        .post(format!("{base}/auth/register/"))
-        .json(&json!({"username": "rita", "password": "password-123", "email": "rita@example.com"}))
-        .send()
-        .await
-        .unwrap();
+    let (mut child, client, base) = serve_with_user(dir.path(), "rita").await;
     let login = || async {
         let response = client
             .post(format!("{base}/auth/login/"))
@@ -336,11 +314,11 @@ async fn logins_do_not_grow_the_servers_memory() {
     for _ in 0..5 {
         login().await;
     }
-    let before = rss_mib(&child);
+    let before = rss_mib(child.id());
     for _ in 0..60 {
         login().await;
     }
-    let after = rss_mib(&child);
+    let after = rss_mib(child.id());
     signal(&child, "TERM");
     let _ = child.wait();
     assert!(

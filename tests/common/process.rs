@@ -1,6 +1,8 @@
 //! Helpers for tests that run the real binary.
 #![allow(dead_code)]
 
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_pricealert");
@@ -25,4 +27,31 @@ pub async fn wait_healthy(client: &reqwest::Client, base: &str) {
         assert!(Instant::now() < deadline, "server never became healthy");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// `pricealert serve` on `data_dir` and 127.0.0.1:`port`, ignoring any config file from the
+/// environment; callers add settings and stdio.
+pub fn serve_command(data_dir: &Path, port: u16) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "serve",
+        "--data-dir",
+        data_dir.to_str().unwrap(),
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+    ])
+    .env_remove("PRICEALERT_CONFIG");
+    cmd
+}
+
+/// Resident memory of a process, from /proc.
+pub fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    kib / 1024.0
 }
