@@ -279,7 +279,13 @@ async fn a_crossing_during_a_disconnect_is_recovered_but_not_for_newer_alerts() 
         .await;
     ex.trade("BTCUSDT", "66000"); // the crossing nobody was connected for
     ex.trade("BTCUSDT", "64500");
-    // Created after those trades: a recovered trade must not fire it.
+    // Created after those trades: a recovered trade must not fire it. Times are milliseconds
+    // and a trade in the same millisecond as a creation counts as after it, so let the
+    // clock pass the trades' millisecond first (a fast create can land inside it).
+    let traded_at = ex.state(|st| st.trades["BTCUSDT"].last().unwrap().time);
+    while pricealert::store::now_millis() <= traded_at {
+        tokio::task::yield_now().await;
+    }
     let newer = alert(&s, &token, "BTCUSDT", "65500", Some("above")).await;
     ex.wait_for("a refused reconnect", Duration::from_secs(5), |st| {
         st.refused > 0
