@@ -87,24 +87,27 @@ impl Matcher {
         store: &crate::store::Store,
     ) -> Result<usize, crate::store::StoreError> {
         const PAGE: i64 = 20_000;
-        let mut after = 0;
-        loop {
-            let page = store.armed_alerts_after(after, PAGE).await?;
+        // The next page is read from SQLite (on the blocking pool) while this one is indexed.
+        let fetch = |after: i64| {
+            let store = store.clone();
+            tokio::spawn(async move { store.armed_alerts_after(after, PAGE).await })
+        };
+        let mut next = Some(fetch(0));
+        while let Some(reading) = next.take() {
+            let page = reading
+                .await
+                .map_err(|err| crate::store::StoreError::Task(err.to_string()))??;
             let Some(last) = page.last() else { break };
-            after = last.id.0;
-            let full = page.len() as i64 == PAGE;
-            {
-                let mut index = self.index();
-                for alert in page {
-                    let armed = Armed {
-                        user: alert.user_id,
-                        created_at: alert.created_at,
-                    };
-                    index.insert(alert.id, alert.symbol, alert.target, alert.condition, armed);
-                }
+            if page.len() as i64 == PAGE {
+                next = Some(fetch(last.id.0));
             }
-            if !full {
-                break;
+            let mut index = self.index();
+            for alert in page {
+                let armed = Armed {
+                    user: alert.user_id,
+                    created_at: alert.created_at,
+                };
+                index.insert(alert.id, alert.symbol, alert.target, alert.condition, armed);
             }
         }
         self.notify_symbols();
