@@ -7,7 +7,6 @@
 //! made to once it passes `LONG_WAL_PAGES`.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::Connection;
@@ -64,8 +63,7 @@ impl Store {
     async fn checkpoint_loop(&self, shutdown: &CancellationToken) -> Result<(), StoreError> {
         let path = self.inner.path.clone();
         let busy_timeout = self.inner.busy_timeout;
-        let conn = run_blocking(move || connect(&path, busy_timeout)).await?;
-        let conn = Arc::new(Mutex::new(conn));
+        let mut conn = run_blocking(move || connect(&path, busy_timeout)).await?;
         let state = &self.inner.checkpoint;
         state.running.store(true, Ordering::Relaxed);
         self.set_autocheckpoint(0).await?;
@@ -78,14 +76,13 @@ impl Store {
             if state.commits.swap(0, Ordering::Relaxed) == 0 {
                 continue;
             }
-            let conn = conn.clone();
-            let wal_pages = run_blocking(move || {
-                let conn = conn
-                    .lock()
-                    .map_err(|_| StoreError::Task("checkpoint connection poisoned".into()))?;
-                passive_checkpoint(&conn)
+            // The connection travels to the blocking pool and back; an error ends the loop.
+            let (back, wal_pages) = run_blocking(move || {
+                let pages = passive_checkpoint(&conn)?;
+                Ok((conn, pages))
             })
             .await?;
+            conn = back;
             if wal_pages > LONG_WAL_PAGES {
                 // The WAL starts over only when a write begins with every page copied, which a
                 // steady stream of commits never allows: copy the last pages with the writer held.
