@@ -62,6 +62,18 @@ pub struct State {
 }
 
 impl State {
+    /// Appends the symbol's next trade to its log; ids run on from 1000 without gaps.
+    fn record(&mut self, symbol: &str, price: &str, time: i64) -> TradeRec {
+        let list = self.trades.entry(symbol.to_string()).or_default();
+        let rec = TradeRec {
+            id: list.last().map(|t| t.id + 1).unwrap_or(1000),
+            price: price.to_string(),
+            time,
+        };
+        list.push(rec.clone());
+        rec
+    }
+
     /// Streams subscribed on any live connection.
     pub fn subscribed(&self) -> HashSet<String> {
         self.clients
@@ -106,9 +118,14 @@ fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
+/// The combined-stream name of a symbol's aggregate trades, e.g. `btcusdt@aggTrade`.
+fn stream_of(symbol: &str) -> String {
+    format!("{}@aggTrade", symbol.to_lowercase())
+}
+
 pub fn trade_frame(symbol: &str, rec: &TradeRec) -> String {
     json!({
-        "stream": format!("{}@aggTrade", symbol.to_lowercase()),
+        "stream": stream_of(symbol),
         "data": {"e": "aggTrade", "E": rec.time, "s": symbol, "a": rec.id, "p": rec.price,
                  "q": "1.00000000", "f": rec.id, "l": rec.id, "T": rec.time, "m": false, "M": true}
     })
@@ -182,7 +199,7 @@ impl FakeExchange {
     }
 
     pub async fn wait_subscribed(&self, symbol: &str) {
-        let stream = format!("{}@aggTrade", symbol.to_lowercase());
+        let stream = stream_of(symbol);
         self.wait_for(
             &format!("{stream} subscribed"),
             Duration::from_secs(5),
@@ -194,14 +211,8 @@ impl FakeExchange {
     /// Records a trade and sends it to every subscriber. Returns its aggregate id.
     pub fn trade(&self, symbol: &str, price: &str) -> u64 {
         let mut state = self.inner.state.lock().unwrap();
-        let list = state.trades.entry(symbol.to_string()).or_default();
-        let rec = TradeRec {
-            id: list.last().map(|t| t.id + 1).unwrap_or(1000),
-            price: price.to_string(),
-            time: now_ms(),
-        };
-        list.push(rec.clone());
-        let stream = format!("{}@aggTrade", symbol.to_lowercase());
+        let rec = state.record(symbol, price, now_ms());
+        let stream = stream_of(symbol);
         let frame = trade_frame(symbol, &rec);
         for c in state.clients.iter().filter(|c| c.streams.contains(&stream)) {
             let _ = c.tx.send(Out::Send(Message::text(frame.clone())));
@@ -215,17 +226,8 @@ impl FakeExchange {
         let time = now_ms();
         let mut frames = Vec::with_capacity(batch.len());
         for (symbol, price) in batch {
-            let list = state.trades.entry(symbol.to_string()).or_default();
-            let rec = TradeRec {
-                id: list.last().map(|t| t.id + 1).unwrap_or(1000),
-                price: price.to_string(),
-                time,
-            };
-            frames.push((
-                format!("{}@aggTrade", symbol.to_lowercase()),
-                trade_frame(symbol, &rec),
-            ));
-            list.push(rec);
+            let rec = state.record(symbol, price, time);
+            frames.push((stream_of(symbol), trade_frame(symbol, &rec)));
         }
         for c in &state.clients {
             let mine: Vec<Message> = frames
@@ -247,7 +249,7 @@ impl FakeExchange {
             .find(|t| t.id == id)
             .unwrap()
             .clone();
-        let stream = format!("{}@aggTrade", symbol.to_lowercase());
+        let stream = stream_of(symbol);
         for c in state.clients.iter().filter(|c| c.streams.contains(&stream)) {
             let _ =
                 c.tx.send(Out::Send(Message::text(trade_frame(symbol, &rec))));
