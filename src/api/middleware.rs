@@ -116,15 +116,17 @@ fn routes() -> &'static [Route] {
 }
 
 /// The documented route a path belongs to; the most literal match wins, as in the router.
+/// Runs for every request (the metrics label), so it reads the path's segments in place.
 fn route_of(path: &str) -> Option<&'static Route> {
-    let wanted = segments(path);
+    let wanted = || path.split('/').filter(|s| !s.is_empty());
+    let count = wanted().count();
     routes()
         .iter()
         .filter(|r| {
-            r.segments.len() == wanted.len()
+            r.segments.len() == count
                 && r.segments
                     .iter()
-                    .zip(&wanted)
+                    .zip(wanted())
                     .all(|(p, w)| p.starts_with('{') || p == w)
         })
         .max_by_key(|r| r.segments.iter().filter(|p| !p.starts_with('{')).count())
