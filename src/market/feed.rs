@@ -31,6 +31,8 @@ struct SymbolState {
     last_time: i64,
     recovering: bool,
     buffer: Vec<Trade>,
+    /// The cursor moved since the last flush.
+    dirty: bool,
 }
 
 type Backfilled = (Symbol, Result<Vec<Trade>, String>);
@@ -50,7 +52,6 @@ pub struct Feed {
     pub max_backfill: Duration,
     metrics: Arc<Metrics>,
     states: HashMap<Symbol, SymbolState>,
-    dirty: HashSet<Symbol>,
     /// Cursor snapshots taken each tick, oldest first, waiting out `CURSOR_LAG`.
     pending_cursors: VecDeque<Vec<(Symbol, u64, i64)>>,
     backfilled: mpsc::UnboundedSender<Backfilled>,
@@ -74,6 +75,7 @@ impl Feed {
                     last_time,
                     recovering: false,
                     buffer: Vec::new(),
+                    dirty: false,
                 };
                 (symbol, state)
             })
@@ -85,7 +87,6 @@ impl Feed {
             max_backfill,
             metrics,
             states,
-            dirty: HashSet::new(),
             pending_cursors: VecDeque::new(),
             backfilled,
         };
@@ -134,16 +135,15 @@ impl Feed {
         }
     }
 
-    fn apply(&mut self, trade: &Trade) {
+    /// Matches one trade and moves its symbol's cursor past it. Takes the fields it needs, so
+    /// a caller holding the symbol's state does not look it up again.
+    fn apply(prices: &Prices, matcher: &Matcher, state: &mut SymbolState, trade: &Trade) {
         tracing::trace!(symbol = %trade.symbol, id = trade.agg_id, time = trade.time, "apply");
-        self.prices.update(&trade.symbol, trade.price, trade.time);
-        self.matcher
-            .on_trade(&trade.symbol, trade.price, trade.time);
-        if let Some(state) = self.states.get_mut(&trade.symbol) {
-            state.last_id = trade.agg_id;
-            state.last_time = trade.time;
-        }
-        self.dirty.insert(trade.symbol.clone());
+        prices.update(&trade.symbol, trade.price, trade.time);
+        matcher.on_trade(&trade.symbol, trade.price, trade.time);
+        state.last_id = trade.agg_id;
+        state.last_time = trade.time;
+        state.dirty = true;
     }
 
     /// The oldest moment whose trades are still worth matching for `symbol`: its oldest armed
@@ -167,7 +167,7 @@ impl Feed {
             return;
         }
         if trade.agg_id == state.last_id + 1 {
-            self.apply(&trade);
+            Self::apply(&self.prices, &self.matcher, state, &trade);
             return;
         }
         if state.last_time < now_millis() - self.max_backfill.as_millis() as i64 {
@@ -202,6 +202,7 @@ impl Feed {
             last_time: trade.time,
             recovering: false,
             buffer: Vec::new(),
+            dirty: false,
         };
         match since {
             Some(since) => {
@@ -213,8 +214,8 @@ impl Feed {
                 self.spawn_recovery(symbol, Start::Since(since));
             }
             None => {
+                Self::apply(&self.prices, &self.matcher, &mut state, &trade);
                 self.states.insert(symbol, state);
-                self.apply(&trade);
             }
         }
     }
@@ -322,8 +323,10 @@ impl Feed {
                 }
                 continue;
             }
-            self.apply(&trade);
-            applied += 1;
+            if let Some(state) = self.states.get_mut(&symbol) {
+                Self::apply(&self.prices, &self.matcher, state, &trade);
+                applied += 1;
+            }
         }
         tracing::info!(%symbol, recovered, applied, too_old, unrecovered = holes, "gap recovery finished");
     }
@@ -333,11 +336,12 @@ impl Feed {
     /// replays at least the trades of that moment, so none it should have seen is skipped.
     fn flush_cursors(&mut self) {
         let snapshot: Vec<(Symbol, u64, i64)> = self
-            .dirty
-            .drain()
-            .filter_map(|symbol| {
-                let state = self.states.get(&symbol)?;
-                Some((symbol, state.last_id, state.last_time))
+            .states
+            .iter_mut()
+            .filter(|(_, state)| state.dirty)
+            .map(|(symbol, state)| {
+                state.dirty = false;
+                (symbol.clone(), state.last_id, state.last_time)
             })
             .collect();
         self.pending_cursors.push_back(snapshot);
