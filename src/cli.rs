@@ -3,11 +3,10 @@
 use std::io::{BufRead, IsTerminal};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
-use crate::app::{self, AppError, AppState};
+use crate::app::{self, App, AppError};
 use crate::auth::Accounts;
 use crate::config::{Config, Overrides};
 use crate::notify::Mailer;
@@ -200,14 +199,14 @@ async fn send_test_email(config: &Config, to: &str) -> Result<(), AppError> {
 
 async fn serve(config: Config) -> Result<(), AppError> {
     let listen = config.server.listen;
-    let state = Arc::new(AppState::new(config)?);
+    let app = App::new(config)?;
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|err| {
         AppError::Io(std::io::Error::new(
             err.kind(),
             format!("cannot listen on {listen}: {err}"),
         ))
     })?;
-    app::run(state, listener, shutdown_signal()).await
+    app::run(app, listener, shutdown_signal()).await
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

@@ -1,9 +1,11 @@
 //! pricealert: a self-hosted cryptocurrency price-alert server in one binary.
 
+pub mod alerts;
 pub mod api;
 pub mod app;
 pub mod auth;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod limits;

@@ -52,7 +52,7 @@ async fn a_crossing_trade_sends_one_email_within_two_seconds() {
     let dir = tempfile::tempdir().unwrap();
     let s = server(&ex, Some(&smtp), dir.path(), &[]).await;
     let token = s.user("alice").await;
-    let mut events = s.state.events.subscribe();
+    let mut events = s.events();
     let id = alert(&s, &token, "BTCUSDT", "65000").await;
     assert_eq!(notification(&s, &token, id).await, Value::Null);
     ex.wait_subscribed("BTCUSDT").await;
@@ -105,7 +105,7 @@ async fn a_temporary_failure_is_retried_and_delivered_once() {
     )
     .await;
     let token = s.user("bob").await;
-    let mut events = s.state.events.subscribe();
+    let mut events = s.events();
     let id = alert(&s, &token, "ETHUSDT", "3000").await;
     ex.wait_subscribed("ETHUSDT").await;
     ex.trade("ETHUSDT", "3001");
@@ -139,7 +139,7 @@ async fn a_permanent_failure_is_recorded_and_not_retried() {
     )
     .await;
     let token = s.user("carol").await;
-    let mut events = s.state.events.subscribe();
+    let mut events = s.events();
     let id = alert(&s, &token, "BTCUSDT", "10").await;
     let second = alert(&s, &token, "BTCUSDT", "20").await;
     ex.wait_subscribed("BTCUSDT").await;
@@ -170,7 +170,7 @@ async fn without_smtp_notifications_wait_and_go_out_after_a_restart_with_smtp() 
     let dir = tempfile::tempdir().unwrap();
     let s = server(&ex, None, dir.path(), &[]).await;
     let token = s.user("dave").await;
-    let mut events = s.state.events.subscribe();
+    let mut events = s.events();
     let id = alert(&s, &token, "ETHUSDT", "100").await;
     ex.wait_subscribed("ETHUSDT").await;
     ex.trade("ETHUSDT", "150");
@@ -190,7 +190,7 @@ async fn without_smtp_notifications_wait_and_go_out_after_a_restart_with_smtp() 
         smtp.recorded(|r| r.mails[0].to.clone()),
         ["dave@example.com"]
     );
-    let mut events = s.state.events.subscribe();
+    let mut events = s.events();
     if notification(&s, &token, id).await["status"] != "sent" {
         TestServer::wait_notification(&mut events, id, DeliveryStatus::Sent).await;
     }
@@ -216,7 +216,7 @@ async fn an_unreachable_server_is_retried_with_the_error_visible() {
     )
     .await;
     let token = s.user("erin").await;
-    let mut events = s.state.events.subscribe();
+    let mut events = s.events();
     let id = alert(&s, &token, "BTCUSDT", "1").await;
     ex.wait_subscribed("BTCUSDT").await;
     ex.trade("BTCUSDT", "2");

@@ -59,7 +59,7 @@ async fn above_below_and_cross_each_fire_exactly_once_at_the_crossing_price() {
     let dir = tempfile::tempdir().unwrap();
     let s = server_for(&ex, dir.path(), &[]).await;
     let token = s.user("alice").await;
-    let mut events = s.state.events.subscribe();
+    let mut events = s.events();
 
     let above = alert(&s, &token, "BTCUSDT", "65000", Some("above")).await;
     let below = alert(&s, &token, "BTCUSDT", "60000", Some("below")).await;
@@ -106,7 +106,7 @@ async fn a_spike_that_returns_within_a_second_fires_and_the_wrong_side_never_doe
     let dir = tempfile::tempdir().unwrap();
     let s = server_for(&ex, dir.path(), &[]).await;
     let token = s.user("bob").await;
-    let mut events = s.state.events.subscribe();
+    let mut events = s.events();
     let spike = alert(&s, &token, "ETHUSDT", "4000", Some("above")).await;
     let never = alert(&s, &token, "ETHUSDT", "1000", Some("below")).await;
     let sentinel = alert(&s, &token, "ETHUSDT", "9000", Some("above")).await;
@@ -136,7 +136,7 @@ async fn duplicate_delivery_never_double_fires() {
     let dir = tempfile::tempdir().unwrap();
     let s = server_for(&ex, dir.path(), &[]).await;
     let token = s.user("carol").await;
-    let mut events = s.state.events.subscribe();
+    let mut events = s.events();
     let a = alert(&s, &token, "BNBBTC", "0.01", Some("above")).await;
     ex.wait_subscribed("BNBBTC").await;
     let id = ex.trade("BNBBTC", "0.01000000");
@@ -148,10 +148,8 @@ async fn duplicate_delivery_never_double_fires() {
     ex.resend("BNBBTC", id);
     ex.trade("BNBBTC", "0.02000000");
     TestServer::wait_triggered(&mut events, sentinel).await;
-    while let Ok(event) = events.try_recv() {
-        if let pricealert::app::AppEvent::Triggered(f) = event {
-            assert_ne!(f.id.0, a, "fired twice");
-        }
+    while let Ok(pricealert::alerts::AlertEvent::Triggered(f)) = events.alerts.try_recv() {
+        assert_ne!(f.id.0, a, "fired twice");
     }
     assert_eq!(notification_rows(&s, a), 1);
 }
@@ -232,7 +230,7 @@ async fn past_the_per_connection_stream_limit_more_connections_open() {
     )
     .await;
     let token = s.user("olga").await;
-    let mut events = s.state.events.subscribe();
+    let mut events = s.events();
     let mut ids = Vec::new();
     for sym in &many {
         ids.push(alert(&s, &token, sym, "1", Some("above")).await);
@@ -254,7 +252,7 @@ async fn a_crossing_during_a_disconnect_is_recovered_but_not_for_newer_alerts() 
     let dir = tempfile::tempdir().unwrap();
     let s = server_for(&ex, dir.path(), &[]).await;
     let token = s.user("fay").await;
-    let mut events = s.state.events.subscribe();
+    let mut events = s.events();
     let old = alert(&s, &token, "BTCUSDT", "65000", Some("above")).await;
     ex.wait_subscribed("BTCUSDT").await;
     ex.trade("BTCUSDT", "64000");
@@ -283,7 +281,7 @@ async fn a_crossing_during_a_disconnect_is_recovered_but_not_for_newer_alerts() 
     // and a trade in the same millisecond as a creation counts as after it, so let the
     // clock pass the trades' millisecond first (a fast create can land inside it).
     let traded_at = ex.state(|st| st.trades["BTCUSDT"].last().unwrap().time);
-    while pricealert::store::now_millis() <= traded_at {
+    while pricealert::clock::now_millis() <= traded_at {
         tokio::task::yield_now().await;
     }
     let newer = alert(&s, &token, "BTCUSDT", "65500", Some("above")).await;
@@ -316,7 +314,7 @@ async fn reconnects_after_server_shutdown_notice_and_after_a_silent_stall() {
     )
     .await;
     let token = s.user("gus").await;
-    let mut events = s.state.events.subscribe();
+    let mut events = s.events();
     ex.wait_for("connected", Duration::from_secs(5), |st| st.opened == 1)
         .await;
 
@@ -368,7 +366,7 @@ async fn rotation_opens_the_new_connection_before_closing_the_old_and_loses_noth
     )
     .await;
     let token = s.user("hana").await;
-    let mut events = s.state.events.subscribe();
+    let mut events = s.events();
     let a = alert(&s, &token, "SOLUSDT", "150", Some("above")).await;
     ex.wait_subscribed("SOLUSDT").await;
     ex.wait_for("a rotation", Duration::from_secs(10), |st| st.closed >= 1)
@@ -397,7 +395,7 @@ async fn restart_keeps_triggered_alerts_fired_and_armed_ones_armed() {
     let dir = tempfile::tempdir().unwrap();
     let s = server_for(&ex, dir.path(), &[]).await;
     let token = s.user("ivan").await;
-    let mut events = s.state.events.subscribe();
+    let mut events = s.events();
     let fired = alert(&s, &token, "BTCUSDT", "100", Some("above")).await;
     let armed = alert(&s, &token, "BTCUSDT", "200", Some("above")).await;
     ex.wait_subscribed("BTCUSDT").await;
@@ -406,7 +404,7 @@ async fn restart_keeps_triggered_alerts_fired_and_armed_ones_armed() {
     s.stop().await;
 
     let s = server_for(&ex, dir.path(), &[]).await;
-    let mut events = s.state.events.subscribe();
+    let mut events = s.events();
     ex.wait_subscribed("BTCUSDT").await;
     ex.trade("BTCUSDT", "250");
     TestServer::wait_triggered(&mut events, armed).await;
@@ -424,7 +422,7 @@ async fn trades_missed_while_the_server_was_down_are_recovered_after_restart() {
     let a = alert(&s, &token, "ETHUSDT", "3000", Some("above")).await;
     let sentinel_low = alert(&s, &token, "ETHUSDT", "1000", Some("below")).await;
     ex.wait_subscribed("ETHUSDT").await;
-    let mut events = s.state.events.subscribe();
+    let mut events = s.events();
     ex.trade("ETHUSDT", "2000");
     ex.trade("ETHUSDT", "900");
     TestServer::wait_triggered(&mut events, sentinel_low).await;
@@ -433,7 +431,7 @@ async fn trades_missed_while_the_server_was_down_are_recovered_after_restart() {
     ex.trade("ETHUSDT", "3100"); // crossing while the server is down
     ex.trade("ETHUSDT", "2900");
     let s = server_for(&ex, dir.path(), &[]).await;
-    let mut events = s.state.events.subscribe();
+    let mut events = s.events();
     let f = TestServer::wait_triggered(&mut events, a).await;
     assert_eq!(f.price.to_string(), "3100");
 }
@@ -580,7 +578,7 @@ async fn trades_before_a_new_symbol_is_subscribed_are_recovered() {
     let dir = tempfile::tempdir().unwrap();
     let s = server_for(&ex, dir.path(), &[]).await;
     let token = s.user("nina").await;
-    let mut events = s.state.events.subscribe();
+    let mut events = s.events();
     ex.with(|st| st.subscribe_delay = Some(Duration::from_millis(300)));
     let id = alert(&s, &token, "SOLUSDT", "150", Some("above")).await;
     // The crossing trade happens before the new stream is subscribed: nobody receives it live.

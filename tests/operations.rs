@@ -166,7 +166,7 @@ async fn metrics_and_health_report_the_feed_the_outbox_and_the_api() {
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let s = TestServer::start_in(dir.path(), &env).await;
     let token = s.user("umar").await;
-    let mut events = s.state.events.subscribe();
+    let mut events = s.events();
     let a = s
         .create_alert(
             &token,

@@ -5,6 +5,7 @@ use poem_openapi::{Enum, Object};
 use super::nullable::Nullable;
 use super::price_input::PriceInput;
 use super::text::SymbolText;
+use crate::clock::format_millis;
 use crate::domain::{Alert, Condition, DeliveryStatus, Status};
 use crate::market::Prices;
 
@@ -15,6 +16,15 @@ pub enum ConditionIn {
     Above,
     /// Fire at the first trade at or below the target.
     Below,
+}
+
+impl ConditionIn {
+    pub fn condition(self) -> Condition {
+        match self {
+            ConditionIn::Above => Condition::Above,
+            ConditionIn::Below => Condition::Below,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
@@ -45,6 +55,16 @@ pub enum StatusFilter {
 }
 
 impl StatusFilter {
+    /// As the client wrote it, for links that repeat the filter.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatusFilter::Created => "created",
+            StatusFilter::Active => "active",
+            StatusFilter::Triggered => "triggered",
+            StatusFilter::Deleted => "deleted",
+        }
+    }
+
     pub fn status(self) -> Status {
         match self {
             StatusFilter::Created | StatusFilter::Active => Status::Created,
@@ -116,20 +136,6 @@ pub struct AlertList {
     pub previous: Nullable<String>,
 }
 
-/// RFC 3339 with milliseconds, UTC.
-pub fn format_millis(millis: i64) -> String {
-    let nanos = i128::from(millis) * 1_000_000;
-    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::macros::format_description!(
-                "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-            ))
-            .ok()
-        })
-        .unwrap_or_default()
-}
-
 impl AlertOut {
     pub fn new(alert: &Alert, prices: &Prices) -> Self {
         Self {
@@ -166,17 +172,5 @@ impl AlertOut {
                 })
                 .into(),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn formats_utc_millis() {
-        assert_eq!(super::format_millis(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(
-            super::format_millis(1_672_515_782_136),
-            "2022-12-31T19:43:02.136Z"
-        );
     }
 }

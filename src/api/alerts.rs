@@ -12,8 +12,9 @@ use super::bearer::BearerAuth;
 use super::cached_json::CachedJson;
 use super::error::ApiError;
 use super::ApiTags;
-use crate::app::AppState;
-use crate::domain::{AlertId, Condition, NewAlert, Symbol, UserId};
+use super::AppState;
+use crate::alerts::AlertRequest;
+use crate::domain::{AlertId, Symbol, UserId};
 use crate::store::AlertFilter;
 
 pub const DEFAULT_PAGE_SIZE: u64 = 10;
@@ -56,15 +57,6 @@ pub enum AlertDeleted {
     NoContent,
 }
 
-fn status_name(filter: StatusFilter) -> &'static str {
-    match filter {
-        StatusFilter::Created => "created",
-        StatusFilter::Active => "active",
-        StatusFilter::Triggered => "triggered",
-        StatusFilter::Deleted => "deleted",
-    }
-}
-
 impl AlertsApi {
     async fn do_create(
         state: &AppState,
@@ -72,41 +64,16 @@ impl AlertsApi {
         body: AlertCreate,
     ) -> Result<AlertCreated, ApiError> {
         let user = auth.user(state).await?;
-        let symbol = Symbol::parse(&body.cryptocurrency.0)
-            .map_err(|msg| ApiError::bad_request(format!("cryptocurrency {msg}")))?;
-        let target = body
-            .target_price
-            .to_price()
-            .map_err(ApiError::bad_request)?;
-        if state.prices.is_listed(&symbol) == Some(false) {
-            return Err(ApiError::bad_request(format!(
-                "unknown symbol {symbol}: the exchange does not list it"
-            )));
-        }
-        let condition = match body.condition.and_then(|c| c.0) {
-            Some(ConditionIn::Above) => Condition::Above,
-            Some(ConditionIn::Below) => Condition::Below,
-            // The current price decides; with none known yet, the first price seen will.
-            None => match state.prices.get(&symbol) {
-                Some((last, _)) if target > last => Condition::Above,
-                Some(_) => Condition::Below,
-                None => Condition::Cross,
-            },
+        let request = AlertRequest {
+            symbol: Symbol::parse(&body.cryptocurrency.0)
+                .map_err(|msg| ApiError::bad_request(format!("cryptocurrency {msg}")))?,
+            target: body
+                .target_price
+                .to_price()
+                .map_err(ApiError::bad_request)?,
+            condition: body.condition.and_then(|c| c.0).map(ConditionIn::condition),
         };
-        let alert = state
-            .store
-            .create_alert(
-                user,
-                NewAlert {
-                    symbol,
-                    target,
-                    condition,
-                },
-                state.config.limits.max_alerts_per_user,
-            )
-            .await?;
-        state.matcher.arm(&alert);
-        state.lists.invalidate_user(user);
+        let alert = state.alerts.create(user, request).await?;
         Ok(AlertCreated::Created(Json(AlertOut::new(
             &alert,
             &state.prices,
@@ -119,14 +86,8 @@ impl AlertsApi {
         id: i64,
     ) -> Result<AlertDeleted, ApiError> {
         let user = auth.user(state).await?;
-        match state.store.delete_alert(user, AlertId(id)).await? {
-            Some(alert) => {
-                state.matcher.disarm(&alert);
-                state.lists.invalidate_user(user);
-                Ok(AlertDeleted::NoContent)
-            }
-            None => Err(not_found(id)),
-        }
+        state.alerts.delete(user, AlertId(id)).await?;
+        Ok(AlertDeleted::NoContent)
     }
 
     fn page_url(state: &AppState, key: &ListKey, page: u64) -> String {
@@ -136,7 +97,7 @@ impl AlertsApi {
         );
         if let Some(status) = key.status {
             url.push_str("&status=");
-            url.push_str(status_name(status));
+            url.push_str(status.as_str());
         }
         if let Some(symbol) = &key.symbol {
             url.push_str("&cryptocurrency=");
@@ -151,14 +112,14 @@ impl AlertsApi {
         key: &ListKey,
     ) -> Result<CachedJson<AlertList>, ApiError> {
         let filter = AlertFilter {
-            status: key.status.map(|s| s.status().as_str()),
+            status: key.status.map(StatusFilter::status),
             symbol: key.symbol.clone(),
         };
         let limit = key.page_size as i64;
         let offset = (key.page - 1)
             .saturating_mul(key.page_size)
             .min(i64::MAX as u64) as i64;
-        let page = state.store.list_alerts(user, filter, limit, offset).await?;
+        let page = state.alerts.list(user, filter, limit, offset).await?;
         let last_page = (page.count as u64).div_ceil(key.page_size).max(1);
         if key.page > last_page {
             return Err(ApiError::not_found(format!(
@@ -182,10 +143,6 @@ impl AlertsApi {
         };
         Ok(CachedJson::serialize(&list))
     }
-}
-
-fn not_found(id: i64) -> ApiError {
-    ApiError::not_found(format!("alert {id} not found"))
 }
 
 #[OpenApi(tag = "ApiTags::Alerts")]
@@ -275,15 +232,8 @@ impl AlertsApi {
         id: Path<i64>,
     ) -> Result<AlertFound, ApiError> {
         let user = auth.user(&state).await?;
-        match state
-            .store
-            .get_alert(user, AlertId(id.0))
-            .await?
-            .filter(|a| a.status != crate::domain::Status::Deleted)
-        {
-            Some(alert) => Ok(AlertFound::Ok(Json(AlertOut::new(&alert, &state.prices)))),
-            None => Err(not_found(id.0)),
-        }
+        let alert = state.alerts.get(user, AlertId(id.0)).await?;
+        Ok(AlertFound::Ok(Json(AlertOut::new(&alert, &state.prices))))
     }
 
     /// Delete one of your alerts; it stays in the history with status `deleted`.

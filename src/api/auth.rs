@@ -11,7 +11,7 @@ use super::bearer::BearerAuth;
 use super::error::ApiError;
 use super::text::Text;
 use super::ApiTags;
-use crate::app::AppState;
+use super::AppState;
 use crate::auth::TokenPair;
 
 pub struct AuthApi;

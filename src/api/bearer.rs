@@ -4,7 +4,7 @@ use poem_openapi::auth::Bearer;
 use poem_openapi::SecurityScheme;
 
 use super::error::ApiError;
-use crate::app::AppState;
+use super::AppState;
 use crate::domain::UserId;
 
 /// An access token from `/auth/login/` or `/auth/refresh/`.

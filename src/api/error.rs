@@ -7,6 +7,7 @@ use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, Registr
 use poem_openapi::types::Type;
 use poem_openapi::{ApiResponse, Object};
 
+use crate::alerts::AlertError;
 use crate::auth::AuthError;
 use crate::store::StoreError;
 
@@ -181,6 +182,16 @@ impl From<AuthError> for ApiError {
             },
             AuthError::Store(store) => store.into(),
             AuthError::Internal(cause) => ApiError::internal(cause),
+        }
+    }
+}
+
+impl From<AlertError> for ApiError {
+    fn from(err: AlertError) -> Self {
+        match err {
+            AlertError::UnknownSymbol(_) => ApiError::bad_request(err.to_string()),
+            AlertError::NotFound(_) => ApiError::not_found(err.to_string()),
+            AlertError::Store(store) => store.into(),
         }
     }
 }

@@ -8,9 +8,9 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 
 use super::error::ApiError;
 use super::ApiTags;
-use crate::app::AppState;
+use super::AppState;
+use crate::clock::now_millis;
 use crate::metrics::{SmtpState, Snapshot};
-use crate::store::now_millis;
 
 pub struct HealthApi;
 

@@ -16,13 +16,16 @@ use poem_openapi::types::Type;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use tokio::sync::broadcast;
 
-use super::alert_types::{format_millis, AlertOut};
+use super::alert_types::AlertOut;
 use super::bearer::BearerAuth;
 use super::error::ApiError;
 use super::nullable::Nullable;
 use super::ApiTags;
-use crate::app::{AppEvent, AppState};
+use super::AppState;
+use crate::alerts::AlertEvent;
+use crate::clock::format_millis;
 use crate::domain::{AlertId, Symbol, UserId};
+use crate::notify::Delivered;
 
 const PRICE_EVERY: Duration = Duration::from_secs(2);
 
@@ -107,7 +110,8 @@ pub enum LiveStream {
 }
 
 enum Tick {
-    Event(AppEvent),
+    Alert(AlertEvent),
+    Delivery(Delivered),
     Prices,
     Closed,
 }
@@ -169,7 +173,7 @@ impl LiveApi {
             .filter_map(|s| Symbol::parse(s).ok())
             .collect();
         let state: Arc<AppState> = state.0.clone();
-        let events = state.events.subscribe();
+        let events = (state.alerts.subscribe(), state.deliveries.subscribe());
         // The first tick fires at once: a client starts with a snapshot, even an empty one.
         let mut ticker = tokio::time::interval(PRICE_EVERY);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -179,8 +183,13 @@ impl LiveApi {
             move |(state, mut events, mut ticker, symbols, mut first)| async move {
                 loop {
                     let tick = tokio::select! {
-                        received = events.recv() => match received {
-                            Ok(event) => Tick::Event(event),
+                        received = events.0.recv() => match received {
+                            Ok(event) => Tick::Alert(event),
+                            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                            Err(broadcast::error::RecvError::Closed) => Tick::Closed,
+                        },
+                        received = events.1.recv() => match received {
+                            Ok(delivery) => Tick::Delivery(delivery),
                             Err(broadcast::error::RecvError::Lagged(_)) => continue,
                             Err(broadcast::error::RecvError::Closed) => Tick::Closed,
                         },
@@ -190,15 +199,13 @@ impl LiveApi {
                         Tick::Closed => return None,
                         Tick::Prices if symbols.is_empty() && !first => continue,
                         Tick::Prices => Some(prices_event(&state, &symbols)),
-                        Tick::Event(AppEvent::Triggered(f)) if f.user == user => {
+                        Tick::Alert(AlertEvent::Triggered(f)) if f.user == user => {
                             alert_event(&state, user, f.id, LiveKind::Triggered).await
                         }
-                        Tick::Event(AppEvent::Notification {
-                            alert, user: owner, ..
-                        }) if owner == user => {
-                            alert_event(&state, user, alert, LiveKind::Notification).await
+                        Tick::Delivery(d) if d.user == user => {
+                            alert_event(&state, user, d.alert, LiveKind::Notification).await
                         }
-                        Tick::Event(_) => continue,
+                        Tick::Alert(_) | Tick::Delivery(_) => continue,
                     };
                     if let Some(event) = event {
                         first = false;

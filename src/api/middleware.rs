@@ -6,7 +6,7 @@ use poem::http::{header, HeaderValue, Method, StatusCode};
 use poem::{Endpoint, IntoResponse, Request, Response};
 
 use super::error::{error_response, ApiError};
-use crate::app::AppState;
+use super::AppState;
 
 /// Request bodies larger than this get 413.
 pub const MAX_BODY: usize = 16 * 1024;

@@ -7,11 +7,13 @@ mod bearer;
 mod cached_json;
 pub mod error;
 mod health;
+mod list_cache;
 mod live;
 mod middleware;
 mod nullable;
 mod price_input;
 mod prices;
+mod state;
 mod text;
 
 use std::sync::Arc;
@@ -20,11 +22,10 @@ use poem::middleware::{CatchPanic, NormalizePath, TrailingSlash};
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::{OpenApiService, Tags};
 
-pub use alert_types::format_millis;
 pub use alerts::ListKey;
+pub use list_cache::ListCache;
 pub use middleware::MAX_BODY;
-
-use crate::app::AppState;
+pub use state::AppState;
 
 #[derive(Tags)]
 pub enum ApiTags {

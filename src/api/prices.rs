@@ -8,10 +8,10 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
-use super::alert_types::format_millis;
 use super::error::ApiError;
 use super::ApiTags;
-use crate::app::AppState;
+use super::AppState;
+use crate::clock::format_millis;
 use crate::domain::{Price, Symbol};
 
 pub struct PricesApi;

@@ -81,7 +81,7 @@ fn verified_users_cache(recheck: std::time::Duration) -> Option<moka::sync::Cach
 }
 
 fn now_secs() -> i64 {
-    crate::store::now_millis() / 1000
+    crate::clock::now_millis() / 1000
 }
 
 impl Accounts {

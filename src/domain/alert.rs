@@ -33,6 +33,19 @@ pub enum Condition {
     Cross,
 }
 
+impl Condition {
+    /// The side a new alert watches when its owner did not say: a target above the last price
+    /// waits for a rise, one at or below it for a fall; with no price known yet, the first price
+    /// seen decides (`Cross`).
+    pub fn for_target(target: Price, last: Option<Price>) -> Self {
+        match last {
+            Some(last) if target > last => Condition::Above,
+            Some(_) => Condition::Below,
+            None => Condition::Cross,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Status {
     Created,
@@ -104,4 +117,27 @@ pub struct NewAlert {
     pub symbol: Symbol,
     pub target: Price,
     pub condition: Condition,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_price_chooses_the_side() {
+        let p = |s| Price::parse(s).unwrap();
+        assert_eq!(
+            Condition::for_target(p("65000"), Some(p("64000"))),
+            Condition::Above
+        );
+        assert_eq!(
+            Condition::for_target(p("63000"), Some(p("64000"))),
+            Condition::Below
+        );
+        assert_eq!(
+            Condition::for_target(p("64000"), Some(p("64000.00"))),
+            Condition::Below
+        );
+        assert_eq!(Condition::for_target(p("64000"), None), Condition::Cross);
+    }
 }

@@ -2,11 +2,13 @@
 
 pub mod account;
 mod alert;
+mod fire;
 mod price;
 mod symbol;
 
 pub use alert::{
     Alert, AlertId, Condition, DeliveryStatus, NewAlert, Notification, Status, UserId,
 };
+pub use fire::{Cursor, Fired, Resolved};
 pub use price::{Price, PriceError};
 pub use symbol::{is_exchange_symbol, Symbol};

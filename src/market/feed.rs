@@ -14,10 +14,10 @@ use super::connection::Event;
 use super::prices::Prices;
 use super::protocol::Trade;
 use super::rest::Rest;
-use crate::domain::Symbol;
+use crate::clock::now_millis;
+use crate::domain::{Cursor, Symbol};
 use crate::matcher::Matcher;
 use crate::metrics::Metrics;
-use crate::store::now_millis;
 
 /// Trades per REST page, and pages at most per gap.
 const PAGE: u32 = 1000;
@@ -53,7 +53,7 @@ pub struct Feed {
     metrics: Arc<Metrics>,
     states: HashMap<Symbol, SymbolState>,
     /// Cursor snapshots taken each tick, oldest first, waiting out `CURSOR_LAG`.
-    pending_cursors: VecDeque<Vec<(Symbol, u64, i64)>>,
+    pending_cursors: VecDeque<Vec<Cursor>>,
     backfilled: mpsc::UnboundedSender<Backfilled>,
 }
 
@@ -63,21 +63,21 @@ impl Feed {
         prices: Arc<Prices>,
         rest: Option<Rest>,
         max_backfill: Duration,
-        cursors: Vec<(Symbol, u64, i64)>,
+        cursors: Vec<Cursor>,
         metrics: Arc<Metrics>,
     ) -> (Self, mpsc::UnboundedReceiver<Backfilled>) {
         let (backfilled, rx) = mpsc::unbounded_channel();
         let states = cursors
             .into_iter()
-            .map(|(symbol, last_id, last_time)| {
+            .map(|cursor| {
                 let state = SymbolState {
-                    last_id,
-                    last_time,
+                    last_id: cursor.last_agg_id,
+                    last_time: cursor.trade_time,
                     recovering: false,
                     buffer: Vec::new(),
                     dirty: false,
                 };
-                (symbol, state)
+                (cursor.symbol, state)
             })
             .collect();
         let feed = Self {
@@ -335,13 +335,17 @@ impl Feed {
     /// later: an alert is committed a moment before it reaches the matcher, and a restart
     /// replays at least the trades of that moment, so none it should have seen is skipped.
     fn flush_cursors(&mut self) {
-        let snapshot: Vec<(Symbol, u64, i64)> = self
+        let snapshot: Vec<Cursor> = self
             .states
             .iter_mut()
             .filter(|(_, state)| state.dirty)
             .map(|(symbol, state)| {
                 state.dirty = false;
-                (symbol.clone(), state.last_id, state.last_time)
+                Cursor {
+                    symbol: symbol.clone(),
+                    last_agg_id: state.last_id,
+                    trade_time: state.last_time,
+                }
             })
             .collect();
         self.pending_cursors.push_back(snapshot);

@@ -23,7 +23,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::MarketConfig;
-use crate::domain::Symbol;
+use crate::domain::Cursor;
 use crate::matcher::Matcher;
 use crate::metrics::Metrics;
 pub use prices::Prices;
@@ -41,7 +41,7 @@ pub async fn run(
     config: MarketConfig,
     matcher: Arc<Matcher>,
     prices: Arc<Prices>,
-    cursors: Vec<(Symbol, u64, i64)>,
+    cursors: Vec<Cursor>,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) {

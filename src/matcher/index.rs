@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use rustc_hash::FxHashMap;
 
-use crate::domain::{AlertId, Condition, Price, Symbol, UserId};
+use crate::domain::{AlertId, Condition, Fired, Price, Resolved, Symbol, UserId};
 
 /// An armed alert as the index keeps it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -13,25 +13,6 @@ pub struct Armed {
     pub user: UserId,
     /// Milliseconds since the epoch; trades older than this never fire it.
     pub created_at: i64,
-}
-
-/// An alert the trade fired.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Fired {
-    pub id: AlertId,
-    pub user: UserId,
-    pub symbol: Symbol,
-    /// The price of the trade that fired it.
-    pub price: Price,
-    /// The trade's time, milliseconds since the epoch.
-    pub time: i64,
-}
-
-/// A `cross` alert whose side the first price decided.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Resolved {
-    pub id: AlertId,
-    pub condition: Condition,
 }
 
 struct Book {

@@ -7,10 +7,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{mpsc, watch};
 
-pub use index::{Armed, Fired, Index, Resolved, TradeOutcome};
+pub use index::{Armed, Index, TradeOutcome};
 pub use persist::{run_persister, Work};
 
-use crate::domain::{Alert, Price, Status, Symbol};
+use crate::domain::{Alert, Cursor, Price, Status, Symbol};
 
 pub struct Matcher {
     index: Mutex<Index>,
@@ -144,7 +144,7 @@ impl Matcher {
     }
 
     /// Queues a record of how far a symbol's trades have been processed.
-    pub fn record_cursors(&self, cursors: Vec<(Symbol, u64, i64)>) {
+    pub fn record_cursors(&self, cursors: Vec<Cursor>) {
         if !cursors.is_empty() {
             let _ = self.work.send(Work::Cursors(cursors));
         }

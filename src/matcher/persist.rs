@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::TradeOutcome;
-use crate::domain::Symbol;
+use crate::domain::Cursor;
 use crate::store::{Committed, Store};
 
 /// Most work items folded into one transaction.
@@ -17,8 +17,8 @@ const BATCH: usize = 512;
 
 pub enum Work {
     Trade(TradeOutcome),
-    /// (symbol, last aggregate trade id processed, its time): where to resume after a restart.
-    Cursors(Vec<(Symbol, u64, i64)>),
+    /// Where to resume each symbol's stream after a restart.
+    Cursors(Vec<Cursor>),
 }
 
 /// Runs until shutdown, then commits what is queued and returns.

@@ -5,7 +5,7 @@
 use lettre::message::{Mailbox, MultiPart};
 use lettre::Message;
 
-use crate::api::format_millis;
+use crate::clock::format_millis;
 use crate::domain::Condition;
 use crate::store::OutboxItem;
 

@@ -13,16 +13,24 @@ use tokio_util::sync::CancellationToken;
 
 pub use mailer::{Mailer, MailerError, SendError};
 
-use crate::app::AppEvent;
+use crate::clock::now_millis;
 use crate::config::SmtpConfig;
-use crate::domain::DeliveryStatus;
+use crate::domain::{AlertId, DeliveryStatus, UserId};
 use crate::metrics::{Metrics, SmtpState};
-use crate::store::{now_millis, OutboxItem, Store};
+use crate::store::{OutboxItem, Store};
 
 /// Rows fetched per pass.
 const BATCH: i64 = 50;
 /// Longest sleep between passes when nothing is due, in case a wake-up is missed.
 const IDLE: Duration = Duration::from_secs(60);
+
+/// A delivery attempt's outcome, recorded: announced for live pages and tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Delivered {
+    pub alert: AlertId,
+    pub user: UserId,
+    pub status: DeliveryStatus,
+}
 
 pub struct Outbox {
     pub store: Store,
@@ -31,7 +39,7 @@ pub struct Outbox {
     pub public_url: String,
     /// Poked when a fire is committed, so delivery starts at once.
     pub wake: Arc<Notify>,
-    pub events: broadcast::Sender<AppEvent>,
+    pub events: broadcast::Sender<Delivered>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -140,7 +148,7 @@ impl Outbox {
     ) {
         match result {
             Ok(()) => {
-                let _ = self.events.send(AppEvent::Notification {
+                let _ = self.events.send(Delivered {
                     alert: item.alert_id,
                     user: item.user_id,
                     status,

@@ -3,7 +3,8 @@
 use rusqlite::types::Type;
 use rusqlite::{params, OptionalExtension, Row};
 
-use super::{now_millis, Store, StoreError};
+use super::{Store, StoreError};
+use crate::clock::now_millis;
 use crate::domain::{
     Alert, AlertId, Condition, DeliveryStatus, NewAlert, Notification, Price, Status, Symbol,
     UserId,
@@ -17,7 +18,7 @@ const FROM: &str = "alerts a LEFT JOIN notifications n ON n.alert_id = a.id";
 /// Which of a user's alerts to list. `status: None` means every alert that is not deleted.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct AlertFilter {
-    pub status: Option<&'static str>,
+    pub status: Option<Status>,
     pub symbol: Option<String>,
 }
 
@@ -92,14 +93,13 @@ impl Store {
         offset: i64,
     ) -> Result<AlertPage, StoreError> {
         self.read(move |conn| {
+            let status = filter.status.map(Status::as_str);
             const WHERE: &str = "WHERE user_id = ?1
                 AND (CASE WHEN ?2 IS NULL THEN status != 'deleted' ELSE status = ?2 END)
                 AND (?3 IS NULL OR symbol = ?3)";
             let count: i64 = conn
                 .prepare_cached(&format!("SELECT COUNT(*) FROM alerts {WHERE}"))?
-                .query_row(params![user.0, filter.status, filter.symbol], |row| {
-                    row.get(0)
-                })?;
+                .query_row(params![user.0, status, filter.symbol], |row| row.get(0))?;
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM {FROM} WHERE a.id IN \
                  (SELECT id FROM alerts {WHERE} ORDER BY id DESC LIMIT ?4 OFFSET ?5) \
@@ -107,7 +107,7 @@ impl Store {
             ))?;
             let alerts = stmt
                 .query_map(
-                    params![user.0, filter.status, filter.symbol, limit, offset],
+                    params![user.0, status, filter.symbol, limit, offset],
                     alert_with_notification,
                 )?
                 .collect::<Result<Vec<_>, _>>()?;

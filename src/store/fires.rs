@@ -5,10 +5,9 @@ use std::collections::BTreeSet;
 use rusqlite::params;
 
 use super::alerts::alert_from_row;
-use super::{now_millis, Store, StoreError};
-use crate::domain::{Alert, Symbol, UserId};
-
-use crate::matcher::{Fired, Resolved};
+use super::{Store, StoreError};
+use crate::clock::now_millis;
+use crate::domain::{Alert, Cursor, Fired, Resolved, Symbol, UserId};
 
 /// What a fire transaction changed.
 #[derive(Debug, Default)]
@@ -47,7 +46,7 @@ impl Store {
         &self,
         fired: Vec<Fired>,
         resolved: Vec<Resolved>,
-        cursors: Vec<(Symbol, u64, i64)>,
+        cursors: Vec<Cursor>,
     ) -> Result<Committed, StoreError> {
         self.write(move |tx| {
             let now = now_millis();
@@ -87,8 +86,8 @@ impl Store {
                      trade_time = excluded.trade_time
                  WHERE excluded.last_agg_id > market_cursors.last_agg_id",
             )?;
-            for (symbol, id, time) in &cursors {
-                cursor.execute(params![symbol.as_str(), *id as i64, time])?;
+            for c in &cursors {
+                cursor.execute(params![c.symbol.as_str(), c.last_agg_id as i64, c.trade_time])?;
             }
             Ok(Committed {
                 triggered,
@@ -98,8 +97,8 @@ impl Store {
         .await
     }
 
-    /// Where each symbol's trade stream was last processed: (symbol, aggregate id, trade time).
-    pub async fn market_cursors(&self) -> Result<Vec<(Symbol, u64, i64)>, StoreError> {
+    /// Where each symbol's trade stream was last processed.
+    pub async fn market_cursors(&self) -> Result<Vec<Cursor>, StoreError> {
         self.read(|conn| {
             let mut stmt =
                 conn.prepare("SELECT symbol, last_agg_id, trade_time FROM market_cursors")?;
@@ -114,7 +113,11 @@ impl Store {
             for row in rows {
                 let (symbol, id, time) = row?;
                 if let Ok(symbol) = Symbol::parse(&symbol) {
-                    out.push((symbol, id as u64, time));
+                    out.push(Cursor {
+                        symbol,
+                        last_agg_id: id as u64,
+                        trade_time: time,
+                    });
                 }
             }
             Ok(out)

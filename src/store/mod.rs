@@ -3,7 +3,6 @@
 
 mod alerts;
 pub mod backup;
-pub mod cache;
 mod checkpoint;
 mod fires;
 pub use fires::Committed;
@@ -206,14 +205,6 @@ fn connect_read_only(path: &Path, busy_timeout: Duration) -> Result<Connection, 
     let conn = Connection::open_with_flags(path, flags)?;
     configure(&conn, busy_timeout)?;
     Ok(conn)
-}
-
-/// Milliseconds since the Unix epoch: how every time is stored.
-pub fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// Maps a UNIQUE violation on `table.column` to a `Conflict` naming the field.

@@ -3,7 +3,8 @@
 
 use rusqlite::{params, OptionalExtension};
 
-use super::{now_millis, Store, StoreError};
+use super::{Store, StoreError};
+use crate::clock::now_millis;
 use crate::domain::UserId;
 
 #[derive(Debug, PartialEq, Eq)]

@@ -2,7 +2,8 @@
 
 use rusqlite::{params, OptionalExtension};
 
-use super::{now_millis, unique_violation, Store, StoreError};
+use super::{unique_violation, Store, StoreError};
+use crate::clock::now_millis;
 use crate::domain::UserId;
 
 #[derive(Clone)]

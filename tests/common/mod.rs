@@ -9,8 +9,11 @@ pub mod smtp;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use pricealert::app::{self, AppState};
+use pricealert::alerts::AlertEvent;
+use pricealert::api::AppState;
+use pricealert::app::{self, App};
 use pricealert::config::{Config, Overrides};
+use pricealert::notify::Delivered;
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
@@ -58,12 +61,12 @@ impl TestServer {
         let addr = listener.local_addr().unwrap();
         let mut config = config;
         config.server.public_url = Some(format!("http://{addr}"));
-        let state = Arc::new(AppState::new(config).expect("state"));
+        let app = App::new(config).expect("state");
+        let state = app.state();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn({
-            let state = state.clone();
             async move {
-                app::run(state, listener, async {
+                app::run(app, listener, async {
                     let _ = stopped.await;
                 })
                 .await
@@ -95,15 +98,20 @@ impl TestServer {
         panic!("server never became healthy");
     }
 
+    /// What the server announces from now on: fires and delivery outcomes.
+    pub fn events(&self) -> Events {
+        Events {
+            alerts: self.state.alerts.subscribe(),
+            deliveries: self.state.deliveries.subscribe(),
+        }
+    }
+
     /// Waits until the alert's fire is committed (triggered and in the outbox).
-    pub async fn wait_triggered(
-        events: &mut tokio::sync::broadcast::Receiver<pricealert::app::AppEvent>,
-        alert_id: i64,
-    ) -> pricealert::matcher::Fired {
+    pub async fn wait_triggered(events: &mut Events, alert_id: i64) -> pricealert::domain::Fired {
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
-            match tokio::time::timeout_at(deadline, events.recv()).await {
-                Ok(Ok(pricealert::app::AppEvent::Triggered(f))) if f.id.0 == alert_id => return f,
+            match tokio::time::timeout_at(deadline, events.alerts.recv()).await {
+                Ok(Ok(AlertEvent::Triggered(f))) if f.id.0 == alert_id => return f,
                 Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => continue,
                 Ok(Ok(_)) => continue,
                 Ok(Err(err)) => panic!("event stream: {err}"),
@@ -114,14 +122,14 @@ impl TestServer {
 
     /// Waits until a delivery outcome of the alert's notification with `status` is recorded.
     pub async fn wait_notification(
-        events: &mut tokio::sync::broadcast::Receiver<pricealert::app::AppEvent>,
+        events: &mut Events,
         alert_id: i64,
         status: pricealert::domain::DeliveryStatus,
     ) {
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
-            match tokio::time::timeout_at(deadline, events.recv()).await {
-                Ok(Ok(pricealert::app::AppEvent::Notification {
+            match tokio::time::timeout_at(deadline, events.deliveries.recv()).await {
+                Ok(Ok(Delivered {
                     alert, status: s, ..
                 })) if alert.0 == alert_id && s == status => return,
                 Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {
@@ -225,6 +233,12 @@ impl TestServer {
         assert_eq!(status, StatusCode::CREATED, "{alert}");
         alert
     }
+}
+
+/// Receivers of the server's announcements, subscribed before the action that causes them.
+pub struct Events {
+    pub alerts: tokio::sync::broadcast::Receiver<AlertEvent>,
+    pub deliveries: tokio::sync::broadcast::Receiver<Delivered>,
 }
 
 /// Every error body is exactly `{"error": "<non-empty message>"}`.

@@ -1,0 +1,161 @@
+//! The alert use-cases, in one place: create, delete and read a user's alerts, and react to
+//! fires once they are committed. HTTP handlers and background workers call these; none of
+//! them stores, arms or invalidates anything on its own.
+//!
+//! Create: check the symbol → choose the condition → store (with the per-user cap) → arm the
+//! matcher → tell listeners the owner's alerts changed. Delete mirrors it. A committed fire:
+//! tell listeners the owners' alerts changed → count it → wake the outbox → publish it.
+
+mod events;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use tokio::sync::{broadcast, Notify};
+
+pub use events::AlertEvent;
+
+use crate::domain::{Alert, AlertId, Condition, NewAlert, Price, Status, Symbol, UserId};
+use crate::market::Prices;
+use crate::matcher::Matcher;
+use crate::metrics::Metrics;
+use crate::store::{AlertFilter, AlertPage, Committed, Store, StoreError};
+
+/// Live listeners a slow reader may fall behind by before it skips ahead.
+const EVENT_BUFFER: usize = 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AlertError {
+    #[error("unknown symbol {0}: the exchange does not list it")]
+    UnknownSymbol(Symbol),
+    #[error("alert {0} not found")]
+    NotFound(AlertId),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a user asks for, checked for shape by the caller; the condition may be left open.
+#[derive(Clone, Debug)]
+pub struct AlertRequest {
+    pub symbol: Symbol,
+    pub target: Price,
+    /// `None`: the last known price decides (see `Condition::for_target`).
+    pub condition: Option<Condition>,
+}
+
+/// Called with the owner whenever one of their alerts changed, before the change is answered:
+/// the API drops that user's cached lists here.
+pub type OnChange = Arc<dyn Fn(UserId) + Send + Sync>;
+
+pub struct Alerts {
+    store: Store,
+    matcher: Arc<Matcher>,
+    prices: Arc<Prices>,
+    metrics: Arc<Metrics>,
+    max_per_user: u32,
+    /// Poked when fires are committed, so the outbox delivers at once.
+    outbox_wake: Arc<Notify>,
+    on_change: OnChange,
+    events: broadcast::Sender<AlertEvent>,
+}
+
+impl Alerts {
+    pub fn new(
+        store: Store,
+        matcher: Arc<Matcher>,
+        prices: Arc<Prices>,
+        metrics: Arc<Metrics>,
+        max_per_user: u32,
+        outbox_wake: Arc<Notify>,
+        on_change: OnChange,
+    ) -> Self {
+        Self {
+            store,
+            matcher,
+            prices,
+            metrics,
+            max_per_user,
+            outbox_wake,
+            on_change,
+            events: broadcast::channel(EVENT_BUFFER).0,
+        }
+    }
+
+    /// Fires as they are committed, for live pages and tests.
+    pub fn subscribe(&self) -> broadcast::Receiver<AlertEvent> {
+        self.events.subscribe()
+    }
+
+    /// Stores an armed alert for `user` and arms it.
+    pub async fn create(&self, user: UserId, request: AlertRequest) -> Result<Alert, AlertError> {
+        if self.prices.is_listed(&request.symbol) == Some(false) {
+            return Err(AlertError::UnknownSymbol(request.symbol));
+        }
+        let condition = request.condition.unwrap_or_else(|| {
+            let last = self.prices.get(&request.symbol).map(|(price, _)| price);
+            Condition::for_target(request.target, last)
+        });
+        let new = NewAlert {
+            symbol: request.symbol,
+            target: request.target,
+            condition,
+        };
+        let alert = self
+            .store
+            .create_alert(user, new, self.max_per_user)
+            .await?;
+        self.matcher.arm(&alert);
+        (self.on_change)(user);
+        Ok(alert)
+    }
+
+    /// Marks the alert deleted (kept as history) and disarms it.
+    pub async fn delete(&self, user: UserId, id: AlertId) -> Result<Alert, AlertError> {
+        let alert = self
+            .store
+            .delete_alert(user, id)
+            .await?
+            .ok_or(AlertError::NotFound(id))?;
+        self.matcher.disarm(&alert);
+        (self.on_change)(user);
+        Ok(alert)
+    }
+
+    /// One of the user's alerts; a deleted one is gone for this purpose.
+    pub async fn get(&self, user: UserId, id: AlertId) -> Result<Alert, AlertError> {
+        self.store
+            .get_alert(user, id)
+            .await?
+            .filter(|alert| alert.status != Status::Deleted)
+            .ok_or(AlertError::NotFound(id))
+    }
+
+    /// A page of the user's alerts, newest first.
+    pub async fn list(
+        &self,
+        user: UserId,
+        filter: AlertFilter,
+        limit: i64,
+        offset: i64,
+    ) -> Result<AlertPage, AlertError> {
+        Ok(self.store.list_alerts(user, filter, limit, offset).await?)
+    }
+
+    /// What follows a committed fire transaction (called by the matcher's persister).
+    pub fn committed(&self, committed: Committed) {
+        for user in &committed.users {
+            (self.on_change)(*user);
+        }
+        if committed.triggered.is_empty() {
+            return;
+        }
+        self.metrics
+            .fires
+            .fetch_add(committed.triggered.len() as u64, Ordering::Relaxed);
+        self.outbox_wake.notify_one();
+        for fired in committed.triggered {
+            // Nobody listening is fine: the fire is committed either way.
+            let _ = self.events.send(AlertEvent::Triggered(fired));
+        }
+    }
+}

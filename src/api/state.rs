@@ -1,0 +1,36 @@
+//! What every handler can reach. Built by `app.rs`, which wires the parts together; the API
+//! only reads it.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::broadcast;
+
+use super::alerts::ListKey;
+use super::list_cache::ListCache;
+use crate::alerts::Alerts;
+use crate::auth::Accounts;
+use crate::config::Config;
+use crate::limits::Limits;
+use crate::market::Prices;
+use crate::matcher::Matcher;
+use crate::metrics::Metrics;
+use crate::notify::Delivered;
+use crate::store::Store;
+
+pub struct AppState {
+    pub config: Config,
+    pub store: Store,
+    pub accounts: Accounts,
+    pub alerts: Alerts,
+    /// Serialized list pages per user; the alerts service invalidates a user's on every change.
+    pub lists: Arc<ListCache<ListKey, Bytes>>,
+    pub matcher: Arc<Matcher>,
+    pub limits: Limits,
+    pub metrics: Arc<Metrics>,
+    pub prices: Arc<Prices>,
+    /// `server.public_url` without a trailing slash.
+    pub public_url: String,
+    /// Delivery outcomes as the outbox records them, for live pages.
+    pub deliveries: broadcast::Sender<Delivered>,
+}

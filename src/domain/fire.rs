@@ -1,0 +1,34 @@
+//! What the matcher decides and the store records: fires, resolved conditions, and how far each
+//! symbol's trade stream has been processed. Plain values, so the store and the matcher share
+//! them without depending on each other.
+
+use super::{AlertId, Condition, Price, Symbol, UserId};
+
+/// An alert a trade fired.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fired {
+    pub id: AlertId,
+    pub user: UserId,
+    pub symbol: Symbol,
+    /// The price of the trade that fired it.
+    pub price: Price,
+    /// The trade's time, milliseconds since the epoch.
+    pub time: i64,
+}
+
+/// A `cross` alert whose side the first price decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Resolved {
+    pub id: AlertId,
+    pub condition: Condition,
+}
+
+/// Where a symbol's trade stream was last processed: a restart resumes after `last_agg_id`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cursor {
+    pub symbol: Symbol,
+    /// The last aggregate trade id processed.
+    pub last_agg_id: u64,
+    /// That trade's time, milliseconds since the epoch.
+    pub trade_time: i64,
+}
