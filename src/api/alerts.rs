@@ -11,6 +11,7 @@ use super::alert_types::{AlertCreate, AlertList, AlertOut, ConditionIn, StatusFi
 use super::bearer::BearerAuth;
 use super::cached_json::CachedJson;
 use super::error::ApiError;
+use super::text::SymbolText;
 use super::ApiTags;
 use super::AppState;
 use crate::alerts::AlertRequest;
@@ -65,7 +66,7 @@ impl AlertsApi {
     ) -> Result<AlertCreated, ApiError> {
         let user = auth.user(state).await?;
         let request = AlertRequest {
-            symbol: Symbol::parse(&body.cryptocurrency.0)
+            symbol: Symbol::parse(body.cryptocurrency.as_str())
                 .map_err(|msg| ApiError::bad_request(format!("cryptocurrency {msg}")))?,
             target: body
                 .target_price
@@ -197,13 +198,12 @@ impl AlertsApi {
         /// `created` (or its alias `active`), `triggered` or `deleted`.
         status: Query<Option<StatusFilter>>,
         /// Only alerts for this symbol (any case).
-        #[oai(validator(pattern = r"^[A-Za-z0-9]{2,20}$"))]
-        cryptocurrency: Query<Option<String>>,
+        cryptocurrency: Query<Option<SymbolText>>,
     ) -> Result<AlertListed, ApiError> {
         let user = auth.user(&state).await?;
         let symbol = cryptocurrency
             .0
-            .map(|s| Symbol::parse(&s).map(|s| s.to_string()))
+            .map(|s| Symbol::parse(s.as_str()).map(|s| s.to_string()))
             .transpose()
             .map_err(|msg| ApiError::bad_request(format!("cryptocurrency {msg}")))?;
         let key = ListKey {

@@ -9,7 +9,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::bearer::BearerAuth;
 use super::error::ApiError;
-use super::text::Text;
+use super::text::{Email, NewPassword, Text, Username};
 use super::ApiTags;
 use super::AppState;
 use crate::auth::TokenPair;
@@ -19,16 +19,10 @@ pub struct AuthApi;
 #[derive(Debug, Object)]
 pub struct RegisterRequest {
     /// 3–32 characters of letters, digits, `_`, `.` and `-`.
-    #[oai(validator(pattern = r"^[A-Za-z0-9_.-]{3,32}$"))]
-    pub username: Text,
+    pub username: Username,
     /// 8–128 characters; used in full, never truncated.
-    #[oai(validator(min_length = 8, max_length = 128))]
-    pub password: Text,
-    #[oai(validator(
-        max_length = 254,
-        pattern = r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
-    ))]
-    pub email: Text,
+    pub password: NewPassword,
+    pub email: Email,
 }
 
 #[derive(Debug, Object)]
@@ -58,8 +52,7 @@ pub struct PasswordChange {
     #[oai(validator(max_length = 1024))]
     pub current_password: Text,
     /// 8–128 characters.
-    #[oai(validator(min_length = 8, max_length = 128))]
-    pub new_password: Text,
+    pub new_password: NewPassword,
 }
 
 #[derive(Debug, Object)]
@@ -133,7 +126,11 @@ impl AuthApi {
             .map_err(ApiError::too_many)?;
         let user = state
             .accounts
-            .register(body.username.0, body.email.0, body.password.0)
+            .register(
+                body.username.into_inner(),
+                body.email.into_inner(),
+                body.password.into_inner(),
+            )
             .await?;
         tracing::info!(user = %user.id, "account registered");
         Ok(Registered::Created(Json(UserOut {
@@ -149,12 +146,16 @@ impl AuthApi {
         body: LoginRequest,
     ) -> Result<Tokens, ApiError> {
         let ip = client(state, req);
-        if let Err(wait) = state.limits.login_gate(ip, &body.username.0) {
+        if let Err(wait) = state.limits.login_gate(ip, body.username.as_str()) {
             tracing::warn!(%ip, "login throttled");
             return Err(ApiError::too_many(wait));
         }
-        let username = body.username.0.clone();
-        match state.accounts.login(body.username.0, body.password.0).await {
+        let username = body.username.text.clone();
+        match state
+            .accounts
+            .login(body.username.into_inner(), body.password.into_inner())
+            .await
+        {
             Ok((user, pair)) => {
                 state.limits.login_succeeded(ip, &username);
                 tracing::info!(user = %user.id, %ip, "login succeeded");
@@ -207,7 +208,7 @@ impl AuthApi {
         state: Data<&Arc<AppState>>,
         body: Json<RefreshRequest>,
     ) -> Result<Tokens, ApiError> {
-        let pair = state.accounts.refresh(&body.0.refresh.0).await?;
+        let pair = state.accounts.refresh(body.0.refresh.as_str()).await?;
         Ok(Tokens::Ok(Json(pair.into())))
     }
 
@@ -218,7 +219,7 @@ impl AuthApi {
         state: Data<&Arc<AppState>>,
         body: Json<RefreshRequest>,
     ) -> Result<LoggedOut, ApiError> {
-        state.accounts.logout(&body.0.refresh.0).await?;
+        state.accounts.logout(body.0.refresh.as_str()).await?;
         Ok(LoggedOut::NoContent)
     }
 
@@ -240,7 +241,11 @@ impl AuthApi {
         let user = auth.user(&state).await?;
         state
             .accounts
-            .change_password(user, body.0.current_password.0, body.0.new_password.0)
+            .change_password(
+                user,
+                body.0.current_password.into_inner(),
+                body.0.new_password.into_inner(),
+            )
             .await?;
         Ok(PasswordChanged::NoContent)
     }

@@ -20,6 +20,7 @@ use super::alert_types::AlertOut;
 use super::bearer::BearerAuth;
 use super::error::ApiError;
 use super::nullable::Nullable;
+use super::text::SymbolList;
 use super::ApiTags;
 use super::AppState;
 use crate::alerts::AlertEvent;
@@ -159,19 +160,10 @@ impl LiveApi {
         state: Data<&Arc<AppState>>,
         auth: BearerAuth,
         /// Comma-separated symbols whose prices to send, e.g. `BTCUSDT,ETHUSDT`.
-        #[oai(validator(
-            max_length = 2000,
-            pattern = r"^[A-Za-z0-9]{2,20}(,[A-Za-z0-9]{2,20})*$"
-        ))]
-        symbols: Query<Option<String>>,
+        symbols: Query<Option<SymbolList>>,
     ) -> Result<LiveStream, ApiError> {
         let user = auth.user(&state).await?;
-        let symbols: HashSet<Symbol> = symbols
-            .0
-            .unwrap_or_default()
-            .split(',')
-            .filter_map(|s| Symbol::parse(s).ok())
-            .collect();
+        let symbols: HashSet<Symbol> = symbols.0.map(|list| list.symbols()).unwrap_or_default();
         let state: Arc<AppState> = state.0.clone();
         let events = (state.alerts.subscribe(), state.deliveries.subscribe());
         // The first tick fires at once: a client starts with a snapshot, even an empty one.

@@ -1,6 +1,5 @@
 //! `/prices/*`: last known prices from the exchange feed.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use poem::web::Data;
@@ -9,6 +8,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::error::ApiError;
+use super::text::{SymbolList, SymbolText};
 use super::ApiTags;
 use super::AppState;
 use crate::clock::format_millis;
@@ -59,22 +59,9 @@ impl PricesApi {
         &self,
         state: Data<&Arc<AppState>>,
         /// Comma-separated symbols to keep, e.g. `BTCUSDT,ETHUSDT` (any case).
-        #[oai(validator(
-            max_length = 2000,
-            pattern = r"^[A-Za-z0-9]{2,20}(,[A-Za-z0-9]{2,20})*$"
-        ))]
-        symbols: Query<Option<String>>,
+        symbols: Query<Option<SymbolList>>,
     ) -> Result<PricesListed, ApiError> {
-        let only = symbols
-            .0
-            .map(|list| {
-                list.split(',')
-                    .map(|s| {
-                        Symbol::parse(s).map_err(|m| ApiError::bad_request(format!("symbols: {m}")))
-                    })
-                    .collect::<Result<HashSet<_>, _>>()
-            })
-            .transpose()?;
+        let only = symbols.0.map(|list| list.symbols());
         let results: Vec<PriceOut> = state
             .prices
             .all(only.as_ref())
@@ -92,10 +79,10 @@ impl PricesApi {
     async fn get(
         &self,
         state: Data<&Arc<AppState>>,
-        #[oai(validator(pattern = r"^[A-Za-z0-9]{2,20}$"))] symbol: Path<String>,
+        symbol: Path<SymbolText>,
     ) -> Result<PriceFound, ApiError> {
-        let symbol =
-            Symbol::parse(&symbol.0).map_err(|m| ApiError::bad_request(format!("symbol {m}")))?;
+        let symbol = Symbol::parse(symbol.0.as_str())
+            .map_err(|m| ApiError::bad_request(format!("symbol {m}")))?;
         match state.prices.get(&symbol) {
             Some((price, time)) => Ok(PriceFound::Ok(Json(out(&symbol, price, time)))),
             None => Err(ApiError::not_found(format!(

@@ -4,7 +4,7 @@ pub mod account;
 mod alert;
 mod fire;
 mod price;
-mod symbol;
+pub mod symbol;
 
 pub use alert::{
     Alert, AlertId, Condition, DeliveryStatus, NewAlert, Notification, Status, UserId,

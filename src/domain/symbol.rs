@@ -4,6 +4,11 @@ use std::fmt;
 
 pub const MIN_LEN: usize = 2;
 pub const MAX_LEN: usize = 20;
+/// The shape a client may write a symbol in (any case), for the OpenAPI document; the same rule
+/// as `is_symbol_text`.
+pub const PATTERN: &str = "^[A-Za-z0-9]{2,20}$";
+/// What a malformed symbol is told.
+pub const RULE: &str = "must be a Binance spot symbol like BTCUSDT: 2-20 letters and digits";
 
 /// An upper-case symbol of 2–20 characters from `[A-Z0-9]`.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -12,18 +17,11 @@ pub struct Symbol(String);
 impl Symbol {
     /// Normalizes user input (`btcusdt` → `BTCUSDT`) and checks its shape.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let upper = text.trim().to_ascii_uppercase();
-        let valid_len = (MIN_LEN..=MAX_LEN).contains(&upper.len());
-        if !valid_len
-            || !upper
-                .bytes()
-                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
-        {
-            return Err(format!(
-                "must be a Binance spot symbol like BTCUSDT: {MIN_LEN}-{MAX_LEN} letters and digits"
-            ));
+        let trimmed = text.trim();
+        if !is_symbol_text(trimmed) {
+            return Err(RULE.to_string());
         }
-        Ok(Self(upper))
+        Ok(Self(trimmed.to_ascii_uppercase()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -43,6 +41,11 @@ impl std::ops::Deref for Symbol {
     fn deref(&self) -> &str {
         &self.0
     }
+}
+
+/// Whether a client's text is a symbol in any case (`btcusdt`): `PATTERN`, checked by hand.
+pub fn is_symbol_text(text: &str) -> bool {
+    (MIN_LEN..=MAX_LEN).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
 /// Checks the shape of an exchange-sent symbol without allocating (it is already upper case).
