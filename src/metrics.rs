@@ -42,7 +42,8 @@ pub struct Metrics {
     pub notifications_failed: AtomicU64,
     smtp: AtomicU8,
     connections: Mutex<BTreeMap<usize, Connection>>,
-    http: Mutex<BTreeMap<(&'static str, String, u16), Histogram>>,
+    /// Keyed by labels from fixed sets only (route, method, status), so the series are bounded.
+    http: Mutex<BTreeMap<(&'static str, &'static str, u16), Histogram>>,
 }
 
 impl Default for Metrics {
@@ -109,10 +110,16 @@ impl Metrics {
             .unwrap_or(0)
     }
 
-    pub fn request(&self, route: &'static str, method: &str, status: u16, elapsed: Duration) {
+    pub fn request(
+        &self,
+        route: &'static str,
+        method: &'static str,
+        status: u16,
+        elapsed: Duration,
+    ) {
         let secs = elapsed.as_secs_f64();
         if let Ok(mut http) = self.http.lock() {
-            let h = http.entry((route, method.to_string(), status)).or_default();
+            let h = http.entry((route, method, status)).or_default();
             for (i, bound) in BUCKETS.iter().enumerate() {
                 if secs <= *bound {
                     h.counts[i] += 1;

@@ -1,11 +1,12 @@
 //! What wraps every request: the 16 KiB body limit, the single error shape, security headers.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use poem::http::{header, HeaderValue, Method, StatusCode};
 use poem::{Endpoint, IntoResponse, Request, Response};
 
 use super::error::{error_response, ApiError};
+use super::routes::{method_label, route_of, OTHER_ROUTE};
 use super::AppState;
 
 /// Request bodies larger than this get 413.
@@ -72,73 +73,6 @@ fn shape_error(err: poem::Error, method: &Method, path: &str) -> Response {
     error_response(status, &message)
 }
 
-/// A documented route: its segments, its pattern (the metrics label) and its methods (the
-/// `Allow` header of a 405).
-struct Route {
-    segments: Vec<String>,
-    pattern: String,
-    methods: String,
-}
-
-fn routes() -> &'static [Route] {
-    static TABLE: OnceLock<Vec<Route>> = OnceLock::new();
-    TABLE.get_or_init(|| {
-        let spec: serde_json::Value =
-            serde_json::from_str(&super::service().spec()).unwrap_or_default();
-        let mut table: Vec<Route> = spec["paths"]
-            .as_object()
-            .map(|paths| {
-                paths
-                    .iter()
-                    .map(|(path, ops)| {
-                        let methods: Vec<String> = ops
-                            .as_object()
-                            .map(|o| o.keys().map(|m| m.to_ascii_uppercase()).collect())
-                            .unwrap_or_default();
-                        Route {
-                            segments: segments(path),
-                            pattern: path.clone(),
-                            methods: methods.join(", "),
-                        }
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        for fixed in ["/", "/docs", "/openapi.json", "/openapi.yaml"] {
-            table.push(Route {
-                segments: segments(fixed),
-                pattern: fixed.to_string(),
-                methods: "GET".to_string(),
-            });
-        }
-        table
-    })
-}
-
-/// The documented route a path belongs to; the most literal match wins, as in the router.
-/// Runs for every request (the metrics label), so it reads the path's segments in place.
-fn route_of(path: &str) -> Option<&'static Route> {
-    let wanted = || path.split('/').filter(|s| !s.is_empty());
-    let count = wanted().count();
-    routes()
-        .iter()
-        .filter(|r| {
-            r.segments.len() == count
-                && r.segments
-                    .iter()
-                    .zip(wanted())
-                    .all(|(p, w)| p.starts_with('{') || p == w)
-        })
-        .max_by_key(|r| r.segments.iter().filter(|p| !p.starts_with('{')).count())
-}
-
-fn segments(path: &str) -> Vec<String> {
-    path.split('/')
-        .filter(|s| !s.is_empty())
-        .map(String::from)
-        .collect()
-}
-
 fn is_json(resp: &Response) -> bool {
     resp.headers()
         .get(header::CONTENT_TYPE)
@@ -167,8 +101,9 @@ pub async fn around<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<R
         resp = error_response(status, &reason);
     }
     if status == StatusCode::METHOD_NOT_ALLOWED {
-        if let Some(allow) = route_of(&path).and_then(|r| HeaderValue::from_str(&r.methods).ok()) {
-            resp.headers_mut().insert(header::ALLOW, allow);
+        if let Some(route) = route_of(&path) {
+            resp.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(route.methods));
         }
     }
     let headers = resp.headers_mut();
@@ -183,8 +118,8 @@ pub async fn around<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<R
     }
     let elapsed = started.elapsed();
     if let Some(metrics) = metrics {
-        let route = route_of(&path).map_or("other", |r| r.pattern.as_str());
-        metrics.request(route, method.as_str(), status.as_u16(), elapsed);
+        let route = route_of(&path).map_or(OTHER_ROUTE, |r| r.pattern);
+        metrics.request(route, method_label(&method), status.as_u16(), elapsed);
     }
     tracing::debug!(%method, path, status = status.as_u16(), elapsed_us = elapsed.as_micros() as u64, "request");
     Ok(resp)

@@ -13,6 +13,7 @@ mod middleware;
 mod nullable;
 mod price_input;
 mod prices;
+mod routes;
 mod state;
 mod text;
 

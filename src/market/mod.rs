@@ -9,11 +9,12 @@ mod backoff;
 mod connection;
 mod fast_trade;
 mod feed;
+mod placement;
 pub mod prices;
 pub mod protocol;
 mod rest;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -83,12 +84,12 @@ pub async fn run(
 
     let per_connection = config.max_streams_per_connection.max(2);
     let mut links: Vec<Link> = Vec::new();
-    let spawn_link = |tasks: &mut JoinSet<()>, links: &mut Vec<Link>, initial: BTreeSet<String>| {
+    let spawn_link = |tasks: &mut JoinSet<()>, links: &mut Vec<Link>| {
         let (commands, rx) = mpsc::unbounded_channel();
         let conn = Connection {
             id: links.len(),
             settings: settings.clone(),
-            desired: initial.clone(),
+            desired: BTreeSet::new(),
             commands: rx,
             events: events_tx.clone(),
             shutdown: shutdown.clone(),
@@ -96,56 +97,32 @@ pub async fn run(
         tasks.spawn(conn.run());
         links.push(Link {
             commands,
-            streams: initial,
+            streams: BTreeSet::new(),
         });
     };
-    spawn_link(
-        &mut tasks,
-        &mut links,
-        BTreeSet::from([protocol::TICKERS_STREAM.to_string()]),
-    );
-
+    // The first connection always carries the tickers (last prices of every symbol).
+    spawn_link(&mut tasks, &mut links);
     let mut changes = matcher.watch_symbols();
     loop {
-        let wanted: BTreeSet<String> = matcher
+        let mut wanted: BTreeSet<String> = matcher
             .armed_symbols()
             .iter()
             .map(protocol::trade_stream)
             .collect();
-        let mut owner: HashMap<String, usize> = HashMap::new();
-        for (i, link) in links.iter().enumerate() {
-            for s in &link.streams {
-                owner.insert(s.clone(), i);
-            }
+        wanted.insert(protocol::TICKERS_STREAM.to_string());
+        let current: Vec<BTreeSet<String>> = links.iter().map(|l| l.streams.clone()).collect();
+        let plan = placement::plan(&current, &wanted, per_connection);
+        for _ in 0..plan.new_connections {
+            spawn_link(&mut tasks, &mut links);
         }
-        // Drop streams no longer wanted.
-        let mut removals: HashMap<usize, Vec<String>> = HashMap::new();
-        for (stream, i) in &owner {
-            if stream != protocol::TICKERS_STREAM && !wanted.contains(stream) {
-                removals.entry(*i).or_default().push(stream.clone());
-            }
-        }
-        for (i, streams) in removals {
+        for (i, streams) in plan.removals {
             for s in &streams {
                 links[i].streams.remove(s);
             }
             let _ = links[i].commands.send(Command::Unsubscribe(streams));
         }
-        // Place new streams on the first connection with room, opening more past the limit.
-        let mut additions: HashMap<usize, Vec<String>> = HashMap::new();
-        for stream in wanted.iter().filter(|s| !owner.contains_key(*s)) {
-            let slot = links.iter().position(|l| l.streams.len() < per_connection);
-            let i = match slot {
-                Some(i) => i,
-                None => {
-                    spawn_link(&mut tasks, &mut links, BTreeSet::new());
-                    links.len() - 1
-                }
-            };
-            links[i].streams.insert(stream.clone());
-            additions.entry(i).or_default().push(stream.clone());
-        }
-        for (i, streams) in additions {
+        for (i, streams) in plan.additions {
+            links[i].streams.extend(streams.iter().cloned());
             let _ = links[i].commands.send(Command::Subscribe(streams));
         }
         tokio::select! {
