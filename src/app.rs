@@ -2,11 +2,10 @@
 //! `run`s them until told to stop. The only module that knows all the others.
 
 use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use poem::listener::TcpAcceptor;
-use poem::Server;
 use tokio::sync::{broadcast, mpsc, Notify};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -20,6 +19,7 @@ use crate::market::{self, Prices};
 use crate::matcher::{self, Matcher, Work};
 use crate::metrics::{Metrics, SmtpState};
 use crate::notify::{Mailer, MailerError, Outbox};
+use crate::server::{self, nofile, ServerLimits};
 use crate::store::backup::DataDirLock;
 use crate::store::{Store, StoreError};
 
@@ -43,8 +43,27 @@ pub enum AppError {
     Auth(#[from] AuthError),
     #[error(transparent)]
     Mailer(#[from] MailerError),
+    #[error(
+        "{db} is missing, but {dir} has a JWT secret: this data dir held a database before, so \
+         its data looks lost. Restore a backup (pricealert restore --from FILE), or start with \
+         --init to create a new, empty database"
+    )]
+    LostDatabase { db: PathBuf, dir: PathBuf },
     #[error("{0}")]
     Io(#[from] std::io::Error),
+}
+
+/// Refuses a data dir that has a generated JWT secret but no database: the database was there
+/// once (the secret is written on first start), so creating an empty one would hide lost data.
+pub fn refuse_lost_database(data_dir: &Path) -> Result<(), AppError> {
+    let db = data_dir.join(crate::store::DB_FILE);
+    if !db.exists() && data_dir.join(auth::SECRET_FILE).exists() {
+        return Err(AppError::LostDatabase {
+            db,
+            dir: data_dir.to_path_buf(),
+        });
+    }
+    Ok(())
 }
 
 /// Everything `run` needs: the state the API serves from, and what only the background
@@ -73,7 +92,7 @@ impl App {
         let lists = Arc::new(ListCache::new(
             config.cache.enabled,
             config.cache.ttl.get(),
-            config.cache.max_entries,
+            config.cache.max_bytes.get(),
         ));
         let (matcher, work) = Matcher::new();
         let metrics = Arc::new(Metrics::default());
@@ -103,6 +122,7 @@ impl App {
             metrics,
             prices,
             deliveries: broadcast::channel(DELIVERY_EVENTS).0,
+            stopping: CancellationToken::new(),
         };
         Ok(Self {
             state: Arc::new(state),
@@ -124,7 +144,6 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), AppError> {
     let addr = listener.local_addr()?;
-    let acceptor = TcpAcceptor::from_tokio(listener)?;
     let background = CancellationToken::new();
     let App {
         state,
@@ -133,10 +152,22 @@ pub async fn run(
         outbox_wake,
     } = app;
     let tasks = start_background(&state, work, outbox_wake, background.clone()).await?;
+    let limits = server_limits(&state.config);
     tracing::info!(%addr, docs = %format!("{}/docs", state.public_url), "pricealert is listening");
-    Server::new_with_acceptor(acceptor)
-        .run_with_graceful_shutdown(api::routes(state.clone()), shutdown, Some(GRACE))
-        .await?;
+    let stopping = state.stopping.clone();
+    let shutdown = async move {
+        shutdown.await;
+        // Live streams end now instead of holding the grace period.
+        stopping.cancel();
+    };
+    server::serve(
+        listener,
+        api::routes(state.clone()),
+        limits,
+        shutdown,
+        GRACE,
+    )
+    .await?;
     background.cancel();
     if tokio::time::timeout(BACKGROUND_GRACE, tasks.join_all())
         .await
@@ -167,6 +198,12 @@ async fn start_background(
         "matcher loaded"
     );
     tasks.spawn(state.store.clone().run_checkpointer(shutdown.clone()));
+    let watched = state.clone();
+    tasks.spawn(state.store.clone().watch(
+        // An admin command (reset-password, delete-user) wrote: re-check sessions now.
+        move || watched.accounts.forget_checked_sessions(),
+        shutdown.clone(),
+    ));
     let on_commit = {
         let state = state.clone();
         Arc::new(move |committed| state.alerts.committed(committed))
@@ -210,4 +247,30 @@ async fn start_background(
         tracing::warn!("market.enabled is false: alerts are stored but never fire");
     }
     Ok(tasks)
+}
+
+/// The connection bounds, with the cap kept below the open-file limit (raised to its hard
+/// limit first).
+fn server_limits(config: &Config) -> ServerLimits {
+    let max_connections = match nofile::raise() {
+        Ok(files) => {
+            let cap = nofile::connection_cap(config.server.max_connections, files);
+            tracing::info!(
+                open_files = files,
+                max_connections = cap,
+                "connection limits"
+            );
+            cap
+        }
+        Err(err) => {
+            let cap = nofile::connection_cap(config.server.max_connections, 1024);
+            tracing::warn!(error = %err, max_connections = cap, "cannot read the open-file limit");
+            cap
+        }
+    };
+    ServerLimits {
+        header_timeout: config.server.header_timeout.get(),
+        idle_timeout: config.server.idle_timeout.get(),
+        max_connections,
+    }
 }

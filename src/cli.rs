@@ -36,6 +36,10 @@ pub enum Command {
         /// Address to listen on (default 127.0.0.1:8080).
         #[arg(long, value_name = "ADDR")]
         listen: Option<SocketAddr>,
+        /// Create a new, empty database even though the data dir already has a JWT secret
+        /// (without it, a missing database there is taken for lost data and serve refuses).
+        #[arg(long)]
+        init: bool,
     },
     /// Apply pending database migrations and print the schema version.
     Migrate,
@@ -46,8 +50,14 @@ pub enum Command {
         #[arg(long)]
         email: String,
     },
-    /// Set a user's password (read from stdin or prompted for) and revoke their refresh tokens.
+    /// Set a user's password (read from stdin or prompted for) and end all their sessions.
     ResetPassword {
+        #[arg(long)]
+        username: String,
+    },
+    /// Delete a user with their alerts and notifications; their tokens stop working at once
+    /// (within a second on a running server).
+    DeleteUser {
         #[arg(long)]
         username: String,
     },
@@ -79,7 +89,7 @@ impl Cli {
             config_path: self.config.clone(),
             data_dir: self.data_dir.clone(),
             listen: match &self.command {
-                Command::Serve { listen } => *listen,
+                Command::Serve { listen, .. } => *listen,
                 _ => None,
             },
         }
@@ -89,7 +99,7 @@ impl Cli {
 /// Runs a command other than `openapi` with its loaded configuration.
 pub async fn dispatch(command: Command, config: Config) -> Result<(), AppError> {
     match command {
-        Command::Serve { .. } => serve(config).await,
+        Command::Serve { init, .. } => serve(config, init).await,
         Command::Migrate => {
             let data_dir = config.storage.data_dir.clone();
             let busy = config.storage.busy_timeout.get();
@@ -114,6 +124,14 @@ pub async fn dispatch(command: Command, config: Config) -> Result<(), AppError> 
                 .await?;
             println!(
                 "password of {} (id {}) changed; their refresh tokens are revoked",
+                user.username, user.id
+            );
+            Ok(())
+        }
+        Command::DeleteUser { username } => {
+            let user = accounts(&config)?.delete_user(username).await?;
+            println!(
+                "deleted {} (id {}) with their alerts; their sessions have ended",
                 user.username, user.id
             );
             Ok(())
@@ -197,7 +215,10 @@ async fn send_test_email(config: &Config, to: &str) -> Result<(), AppError> {
     }
 }
 
-async fn serve(config: Config) -> Result<(), AppError> {
+async fn serve(config: Config, init: bool) -> Result<(), AppError> {
+    if !init {
+        app::refuse_lost_database(&config.storage.data_dir)?;
+    }
     let listen = config.server.listen;
     let app = App::new(config)?;
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|err| {

@@ -336,19 +336,18 @@ async fn forged_expired_and_mismatched_tokens_get_401() {
 }
 
 #[tokio::test]
-async fn a_removed_user_loses_access_within_the_recheck_interval() {
+async fn a_user_removed_by_another_process_loses_access_within_a_second() {
+    // Checked sessions are trusted for auth.user_recheck (10 s here); a write by another
+    // process (an admin command, or here a plain SQLite connection) is noticed within about a
+    // second and every session is checked again.
     let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start_in(dir.path(), &[("PRICEALERT_AUTH__USER_RECHECK", "2s")]).await;
+    let s = TestServer::start_in(dir.path(), &[("PRICEALERT_AUTH__USER_RECHECK", "10s")]).await;
     let token = s.user("hank").await;
     assert_eq!(s.get("/alerts/", &token).await.0, StatusCode::OK);
     let conn = rusqlite::Connection::open(dir.path().join("pricealert.db")).unwrap();
     conn.execute("DELETE FROM users WHERE username = 'hank'", [])
         .unwrap();
     let removed = std::time::Instant::now();
-
-    // Within the interval the user is trusted without a database read...
-    assert_eq!(s.get("/alerts/", &token).await.0, StatusCode::OK);
-    // ...and once it has passed the token is refused.
     loop {
         let status = s.get("/alerts/", &token).await.0;
         if status == StatusCode::UNAUTHORIZED {
@@ -356,12 +355,11 @@ async fn a_removed_user_loses_access_within_the_recheck_interval() {
         }
         assert_eq!(status, StatusCode::OK);
         assert!(
-            removed.elapsed() < std::time::Duration::from_secs(5),
-            "a removed user kept access past the 2 s recheck interval"
+            removed.elapsed() < std::time::Duration::from_secs(4),
+            "a removed user kept access: the outside write went unnoticed"
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert!(removed.elapsed() >= std::time::Duration::from_millis(1500));
 }
 
 #[tokio::test]

@@ -148,7 +148,9 @@ async fn auth_responses_are_not_cached() {
 
 #[tokio::test]
 async fn refresh_rotates_and_reuse_revokes_the_login() {
-    let s = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    // No grace period: any second use is reuse.
+    let s = TestServer::start_in(dir.path(), &[("PRICEALERT_AUTH__REFRESH_GRACE", "0s")]).await;
     s.register("erin", "password-123").await;
     let first = s.login("erin", "password-123").await;
     let r1 = first["refresh"].as_str().unwrap();
@@ -173,6 +175,34 @@ async fn refresh_rotates_and_reuse_revokes_the_login() {
         .post("/auth/refresh/", None, json!({"refresh": other["refresh"]}))
         .await;
     assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn two_tabs_refreshing_at_once_get_the_same_pair() {
+    let s = TestServer::start().await;
+    s.register("tabs", "password-123").await;
+    let login = s.login("tabs", "password-123").await;
+    let refresh = json!({"refresh": login["refresh"]});
+    let (a, b) = tokio::join!(
+        s.post("/auth/refresh/", None, refresh.clone()),
+        s.post("/auth/refresh/", None, refresh.clone())
+    );
+    assert_eq!(
+        (a.0, b.0),
+        (StatusCode::OK, StatusCode::OK),
+        "{} {}",
+        a.1,
+        b.1
+    );
+    assert_eq!(a.1["access"], b.1["access"]);
+    assert_eq!(a.1["refresh"], b.1["refresh"]);
+    // Nothing was revoked: the shared pair works and refreshes on.
+    let access = a.1["access"].as_str().unwrap();
+    assert_eq!(s.get("/alerts/", access).await.0, StatusCode::OK);
+    let (status, next) = s
+        .post("/auth/refresh/", None, json!({"refresh": a.1["refresh"]}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{next}");
 }
 
 #[tokio::test]

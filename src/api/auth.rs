@@ -94,7 +94,8 @@ pub enum Tokens {
 
 #[derive(ApiResponse)]
 pub enum PasswordChanged {
-    /// The password is changed and every refresh token of the account is revoked.
+    /// The password is changed and every session of the account has ended, this one included:
+    /// log in again with the new password.
     #[oai(status = 204)]
     NoContent,
 }
@@ -147,7 +148,7 @@ impl AuthApi {
     ) -> Result<Tokens, ApiError> {
         let ip = client(state, req);
         if let Err(wait) = state.limits.login_gate(ip, body.username.as_str()) {
-            tracing::warn!(%ip, "login throttled");
+            state.limits.log_throttled(ip, "login");
             return Err(ApiError::too_many(wait));
         }
         let username = body.username.text.clone();
@@ -165,7 +166,7 @@ impl AuthApi {
                 if matches!(err, crate::auth::AuthError::BadCredentials) {
                     state.limits.login_failed(ip, &username);
                 }
-                tracing::info!(%ip, reason = %err, "login failed");
+                state.limits.log_failed(ip, "login", &err);
                 Err(err.into())
             }
         }
@@ -225,8 +226,8 @@ impl AuthApi {
 
     /// Change your password.
     ///
-    /// Needs the current password. Every refresh token of the account is revoked: other
-    /// sessions end when their access token expires.
+    /// Needs the current password; wrong ones count against the login limits (429 past them).
+    /// Every session of the account ends at once, this one included.
     #[oai(
         path = "/auth/password",
         method = "post",
@@ -235,18 +236,34 @@ impl AuthApi {
     async fn change_password(
         &self,
         state: Data<&Arc<AppState>>,
+        req: &Request,
         auth: BearerAuth,
         body: Json<PasswordChange>,
     ) -> Result<PasswordChanged, ApiError> {
         let user = auth.user(&state).await?;
-        state
+        // A stolen access token must not become a way to guess the password: the check counts
+        // against the same limits as logins.
+        let ip = client(&state, req);
+        let username = state.accounts.username(user).await?;
+        if let Err(wait) = state.limits.login_gate(ip, &username) {
+            state.limits.log_throttled(ip, "password change");
+            return Err(ApiError::too_many(wait));
+        }
+        let changed = state
             .accounts
             .change_password(
                 user,
                 body.0.current_password.into_inner(),
                 body.0.new_password.into_inner(),
             )
-            .await?;
+            .await;
+        if let Err(err) = &changed {
+            if matches!(err, crate::auth::AuthError::BadCredentials) {
+                state.limits.login_failed(ip, &username);
+            }
+            state.limits.log_failed(ip, "password change", err);
+        }
+        changed?;
         Ok(PasswordChanged::NoContent)
     }
 

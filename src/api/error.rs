@@ -120,7 +120,10 @@ const DOCUMENTED: [(u16, &str); 10] = [
     (415, "Content type is not application/json"),
     (429, "Too many requests: slow down"),
     (500, "Internal error (details are in the server log only)"),
-    (503, "Busy: too many password checks queued; retry shortly"),
+    (
+        503,
+        "Busy (too many password checks queued) or the database cannot be written; retry later",
+    ),
 ];
 
 impl ApiResponse for ApiError {
@@ -161,6 +164,10 @@ impl From<StoreError> for ApiError {
             StoreError::UnknownUser => {
                 ApiError::new(StatusCode::UNAUTHORIZED, "invalid or expired token")
             }
+            StoreError::Unavailable(reason) => ApiError {
+                retry_after: Some(30),
+                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, reason)
+            },
             other => ApiError::internal(other),
         }
     }

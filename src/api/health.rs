@@ -7,6 +7,7 @@ use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 
 use super::error::ApiError;
+use super::nullable::Nullable;
 use super::ApiTags;
 use super::AppState;
 use crate::clock::now_millis;
@@ -35,12 +36,33 @@ pub enum SmtpHealth {
     NotConfigured,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum ServerHealth {
+    /// Requests are served; the exchange or SMTP being down does not change it.
+    Ok,
+    /// The database cannot be written (`storage` says why): the server cannot do its work.
+    Unavailable,
+}
+
 #[derive(Debug, Object)]
 pub struct Health {
-    /// `ok` whenever the server answers; the exchange and SMTP being down do not change it.
-    pub status: String,
+    pub status: ServerHealth,
     pub stream: StreamHealth,
     pub smtp: SmtpHealth,
+    /// Why the database cannot be written (file deleted or replaced, disk full, I/O error);
+    /// null while it can.
+    pub storage: Nullable<String>,
+}
+
+#[derive(ApiResponse)]
+pub enum HealthResponse {
+    /// The server can serve requests.
+    #[oai(status = 200)]
+    Ok(Json<Health>),
+    /// The database cannot be written; `storage` says why.
+    #[oai(status = 503)]
+    Unavailable(Json<Health>),
 }
 
 #[derive(ApiResponse)]
@@ -52,10 +74,10 @@ pub enum MetricsText {
 
 #[OpenApi(tag = "ApiTags::Health")]
 impl HealthApi {
-    /// Liveness: 200 once the server accepts requests, with the state of the exchange stream
-    /// and of SMTP.
+    /// Health: 200 while the server can serve requests, 503 when its database cannot be
+    /// written; with the state of the exchange stream and of SMTP, which never make it fail.
     #[oai(path = "/healthz", method = "get", operation_id = "healthz")]
-    async fn healthz(&self, state: Data<&Arc<AppState>>) -> Json<Health> {
+    async fn healthz(&self, state: Data<&Arc<AppState>>) -> HealthResponse {
         let stream = if !state.config.market.enabled {
             StreamHealth::Disabled
         } else if state.metrics.live_connections() > 0 {
@@ -68,11 +90,21 @@ impl HealthApi {
             SmtpState::Failing => SmtpHealth::Failing,
             SmtpState::NotConfigured => SmtpHealth::NotConfigured,
         };
-        Json(Health {
-            status: "ok".to_string(),
+        let storage = state.store.problem();
+        let health = Health {
+            status: if storage.is_some() {
+                ServerHealth::Unavailable
+            } else {
+                ServerHealth::Ok
+            },
             stream,
             smtp,
-        })
+            storage: storage.into(),
+        };
+        match health.status {
+            ServerHealth::Ok => HealthResponse::Ok(Json(health)),
+            ServerHealth::Unavailable => HealthResponse::Unavailable(Json(health)),
+        }
     }
 
     /// Metrics in the Prometheus text format.

@@ -14,6 +14,30 @@ use moka::sync::Cache;
 
 use crate::domain::UserId;
 
+/// Bytes an entry is counted as beyond its value: its key, moka's bookkeeping.
+const ENTRY_OVERHEAD: u32 = 256;
+/// Users whose generation is remembered at most (a few dozen bytes each).
+const MAX_USERS: u64 = 100_000;
+
+/// How much memory a cached value holds.
+pub trait Weight {
+    fn weight(&self) -> usize;
+}
+
+impl Weight for bytes::Bytes {
+    fn weight(&self) -> usize {
+        self.len()
+    }
+}
+
+impl Weight for String {
+    fn weight(&self) -> usize {
+        self.len()
+    }
+}
+
+/// Bounded by the bytes of its entries (`cache.max_bytes`), not their count: a list page can be
+/// 40 KB or 200 bytes.
 pub struct ListCache<K, V> {
     enabled: bool,
     next_generation: AtomicU64,
@@ -28,22 +52,34 @@ pub struct Generation(u64);
 impl<K, V> ListCache<K, V>
 where
     K: Hash + Eq + Send + Sync + 'static,
-    V: Send + Sync + 'static,
+    V: Weight + Send + Sync + 'static,
 {
-    pub fn new(enabled: bool, ttl: Duration, max_entries: u64) -> Self {
+    pub fn new(enabled: bool, ttl: Duration, max_bytes: u64) -> Self {
         Self {
             enabled,
             next_generation: AtomicU64::new(1),
-            // Never evict a generation before the entries it guards: same TTL, more room.
+            // A user whose generation is evicted gets a fresh one: their entries are unreachable,
+            // never stale.
             generations: Cache::builder()
-                .max_capacity(max_entries.saturating_add(1))
+                .max_capacity(MAX_USERS)
                 .time_to_idle(ttl.saturating_mul(2))
                 .build(),
             entries: Cache::builder()
-                .max_capacity(max_entries)
+                .weigher(|_key, value: &Arc<V>| {
+                    u32::try_from(value.weight())
+                        .unwrap_or(u32::MAX)
+                        .saturating_add(ENTRY_OVERHEAD)
+                })
+                .max_capacity(max_bytes)
                 .time_to_live(ttl)
                 .build(),
         }
+    }
+
+    /// Bytes the entries are counted as now (after pending evictions run).
+    pub fn weighed_bytes(&self) -> u64 {
+        self.entries.run_pending_tasks();
+        self.entries.weighted_size()
     }
 
     fn fresh_generation(&self) -> u64 {
@@ -81,7 +117,7 @@ mod tests {
     use super::*;
 
     fn cache() -> ListCache<String, String> {
-        ListCache::new(true, Duration::from_secs(60), 100)
+        ListCache::new(true, Duration::from_secs(60), 100_000)
     }
 
     #[test]
@@ -120,8 +156,20 @@ mod tests {
     }
 
     #[test]
+    fn memory_is_bounded_by_bytes_not_entries() {
+        let c: ListCache<u32, String> = ListCache::new(true, Duration::from_secs(60), 1 << 20);
+        let page = "x".repeat(40_000);
+        for i in 0..200 {
+            let (_, g, k) = c.get(UserId(i64::from(i)), i);
+            c.insert(UserId(i64::from(i)), g, k, Arc::new(page.clone()));
+        }
+        // 200 pages of 40 KB would be 8 MB; the budget is 1 MiB.
+        assert!(c.weighed_bytes() <= 1 << 20, "{}", c.weighed_bytes());
+    }
+
+    #[test]
     fn disabled_cache_never_hits() {
-        let c: ListCache<String, String> = ListCache::new(false, Duration::from_secs(60), 100);
+        let c: ListCache<String, String> = ListCache::new(false, Duration::from_secs(60), 100_000);
         let (_, g, k) = c.get(UserId(1), "q".into());
         c.insert(UserId(1), g, k, Arc::new("x".into()));
         assert!(c.get(UserId(1), "q".into()).0.is_none());

@@ -3,10 +3,12 @@
 //! with `fetch` so the token travels in the Authorization header, never in a URL.
 
 use std::collections::HashSet;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::stream::{self, BoxStream, StreamExt};
+use poem::http::StatusCode;
 use poem::web::Data;
 use poem::IntoResponse;
 use poem_openapi::param::Query;
@@ -24,8 +26,11 @@ use super::text::SymbolList;
 use super::ApiTags;
 use super::AppState;
 use crate::alerts::AlertEvent;
+use crate::auth::{Session, SessionEnded};
 use crate::clock::format_millis;
+use crate::clock::now_millis;
 use crate::domain::{AlertId, Symbol, UserId};
+use crate::limits::StreamSlot;
 use crate::notify::Delivered;
 
 const PRICE_EVERY: Duration = Duration::from_secs(2);
@@ -41,6 +46,9 @@ pub enum LiveKind {
     Notification,
     /// Current prices of the symbols you asked for.
     Prices,
+    /// Your session ended (its token expired, you logged out, the password was changed or
+    /// reset); the stream closes after this event. Refresh the token and reconnect.
+    Unauthorized,
 }
 
 #[derive(Debug, Clone, Object)]
@@ -80,7 +88,7 @@ impl Payload for LiveEvents {
                 (
                     "data",
                     text(
-                        "JSON: {\"kind\": \"triggered\"|\"notification\"|\"prices\", \"alert\": \
+                        "JSON: {\"kind\": \"triggered\"|\"notification\"|\"prices\"|\"unauthorized\", \"alert\": \
                          the alert as GET /alerts/{id}/ shows it, or null, \"prices\": \
                          [{\"symbol\", \"price\", \"updated_at\"}]}",
                     ),
@@ -114,7 +122,98 @@ enum Tick {
     Alert(AlertEvent),
     Delivery(Delivered),
     Prices,
-    Closed,
+    /// The session ended (logout, password change, reset, expiry) or the server is stopping.
+    End,
+}
+
+/// One open stream: whose, what it listens to, and what ends it.
+struct Listener {
+    state: Arc<AppState>,
+    session: Session,
+    token: String,
+    symbols: HashSet<Symbol>,
+    alerts: broadcast::Receiver<AlertEvent>,
+    deliveries: broadcast::Receiver<Delivered>,
+    ended: broadcast::Receiver<SessionEnded>,
+    ticker: tokio::time::Interval,
+    expiry: Pin<Box<tokio::time::Sleep>>,
+    first: bool,
+    done: bool,
+    /// Counts against `limits.max_streams_per_user` until the stream is dropped.
+    _slot: StreamSlot,
+}
+
+impl Listener {
+    async fn next_tick(&mut self) -> Tick {
+        loop {
+            return tokio::select! {
+                received = self.alerts.recv() => match received {
+                    Ok(event) => Tick::Alert(event),
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => Tick::End,
+                },
+                received = self.deliveries.recv() => match received {
+                    Ok(delivery) => Tick::Delivery(delivery),
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => Tick::End,
+                },
+                ended = self.ended.recv() => match ended {
+                    Ok(ended) if ended.ends(&self.session) => Tick::End,
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => Tick::End,
+                },
+                _ = self.expiry.as_mut() => Tick::End,
+                _ = self.state.stopping.cancelled() => Tick::End,
+                _ = self.ticker.tick() => {
+                    // Changes made outside this process (admin commands) show here.
+                    if self.state.accounts.authenticate(&self.token).await.is_err() {
+                        Tick::End
+                    } else {
+                        Tick::Prices
+                    }
+                }
+            };
+        }
+    }
+
+    /// The next event for the client, or `None` once the stream is over.
+    async fn next_event(&mut self) -> Option<LiveEvent> {
+        if self.done {
+            return None;
+        }
+        let user = self.session.user;
+        loop {
+            let event = match self.next_tick().await {
+                Tick::End => {
+                    self.done = true;
+                    return Some(LiveEvent {
+                        kind: LiveKind::Unauthorized,
+                        alert: None.into(),
+                        prices: Vec::new(),
+                    });
+                }
+                Tick::Prices if self.symbols.is_empty() && !self.first => continue,
+                Tick::Prices => Some(prices_event(&self.state, &self.symbols)),
+                Tick::Alert(AlertEvent::Triggered(f)) if f.user == user => {
+                    alert_event(&self.state, user, f.id, LiveKind::Triggered).await
+                }
+                Tick::Delivery(d) if d.user == user => {
+                    alert_event(&self.state, user, d.alert, LiveKind::Notification).await
+                }
+                Tick::Alert(_) | Tick::Delivery(_) => continue,
+            };
+            if event.is_some() {
+                self.first = false;
+                return event;
+            }
+        }
+    }
+}
+
+/// When a token that expires at `exp` (seconds since the epoch) stops being valid.
+fn expiry_instant(exp: i64) -> tokio::time::Instant {
+    let left_ms = (exp * 1000 - now_millis()).max(0) as u64;
+    tokio::time::Instant::now() + Duration::from_millis(left_ms)
 }
 
 async fn alert_event(
@@ -153,7 +252,9 @@ impl LiveApi {
     /// Live updates (server-sent events) for the web page and other clients.
     ///
     /// Events: `triggered` and `notification` carry the alert as `GET /alerts/{id}/` shows it;
-    /// `prices` (every 2 s) carries the last prices of `symbols`.
+    /// `prices` (every 2 s) carries the last prices of `symbols`; `unauthorized` ends the stream
+    /// when its session ends (token expiry, logout, password change). At most
+    /// `limits.max_streams_per_user` streams per account are open at once (429 beyond).
     #[oai(path = "/events", method = "get", operation_id = "live_events")]
     async fn events(
         &self,
@@ -162,50 +263,38 @@ impl LiveApi {
         /// Comma-separated symbols whose prices to send, e.g. `BTCUSDT,ETHUSDT`.
         symbols: Query<Option<SymbolList>>,
     ) -> Result<LiveStream, ApiError> {
-        let user = auth.user(&state).await?;
-        let symbols: HashSet<Symbol> = symbols.0.map(|list| list.symbols()).unwrap_or_default();
+        let session = auth.session(&state).await?;
+        let slot = state.limits.streams.open(session.user).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "too many live streams: at most {} per account are open at once",
+                    state.limits.streams.max()
+                ),
+            )
+        })?;
         let state: Arc<AppState> = state.0.clone();
-        let events = (state.alerts.subscribe(), state.deliveries.subscribe());
         // The first tick fires at once: a client starts with a snapshot, even an empty one.
         let mut ticker = tokio::time::interval(PRICE_EVERY);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let first = true;
-        let stream = stream::unfold(
-            (state, events, ticker, symbols, first),
-            move |(state, mut events, mut ticker, symbols, mut first)| async move {
-                loop {
-                    let tick = tokio::select! {
-                        received = events.0.recv() => match received {
-                            Ok(event) => Tick::Alert(event),
-                            Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                            Err(broadcast::error::RecvError::Closed) => Tick::Closed,
-                        },
-                        received = events.1.recv() => match received {
-                            Ok(delivery) => Tick::Delivery(delivery),
-                            Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                            Err(broadcast::error::RecvError::Closed) => Tick::Closed,
-                        },
-                        _ = ticker.tick() => Tick::Prices,
-                    };
-                    let event = match tick {
-                        Tick::Closed => return None,
-                        Tick::Prices if symbols.is_empty() && !first => continue,
-                        Tick::Prices => Some(prices_event(&state, &symbols)),
-                        Tick::Alert(AlertEvent::Triggered(f)) if f.user == user => {
-                            alert_event(&state, user, f.id, LiveKind::Triggered).await
-                        }
-                        Tick::Delivery(d) if d.user == user => {
-                            alert_event(&state, user, d.alert, LiveKind::Notification).await
-                        }
-                        Tick::Alert(_) | Tick::Delivery(_) => continue,
-                    };
-                    if let Some(event) = event {
-                        first = false;
-                        return Some((event, (state, events, ticker, symbols, first)));
-                    }
-                }
-            },
-        );
+        let listener = Listener {
+            symbols: symbols.0.map(|list| list.symbols()).unwrap_or_default(),
+            alerts: state.alerts.subscribe(),
+            deliveries: state.deliveries.subscribe(),
+            ended: state.accounts.subscribe_ended(),
+            expiry: Box::pin(tokio::time::sleep_until(expiry_instant(session.expires_at))),
+            token: auth.token().to_string(),
+            session,
+            state,
+            ticker,
+            first: true,
+            done: false,
+            _slot: slot,
+        };
+        let stream = stream::unfold(listener, |mut listener| async move {
+            let event = listener.next_event().await?;
+            Some((event, listener))
+        });
         Ok(LiveStream::Ok(LiveEvents(
             EventStream::new(stream.boxed()).keep_alive(Duration::from_secs(15)),
         )))

@@ -12,11 +12,6 @@ use super::AppState;
 /// Request bodies larger than this get 413.
 pub const MAX_BODY: usize = 16 * 1024;
 
-/// Lets the Swagger UI page (inline script and styles, data: images) work, and nothing else.
-const CSP: &str = "default-src 'self'; script-src 'self' 'unsafe-inline'; \
-    style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; \
-    frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
-
 fn is_auth_path(path: &str) -> bool {
     path.starts_with("/auth") || path == "/login" || path == "/register"
 }
@@ -41,6 +36,11 @@ async fn limit_body(req: &mut Request) -> Result<(), ApiError> {
     let body = req.take_body();
     match body.into_bytes_limit(MAX_BODY).await {
         Ok(bytes) => {
+            if let Some(key) = super::duplicate_keys::first_duplicate(&bytes) {
+                return Err(ApiError::bad_request(format!(
+                    "`{key}` appears twice in one object of the JSON body; send each field once"
+                )));
+            }
             req.set_body(bytes);
             Ok(())
         }
@@ -112,7 +112,10 @@ pub async fn around<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<R
         HeaderValue::from_static("nosniff"),
     );
     headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
-    headers.insert("content-security-policy", HeaderValue::from_static(CSP));
+    headers.insert(
+        "content-security-policy",
+        HeaderValue::from_static(super::csp::policy(&path)),
+    );
     if is_auth_path(&path) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }

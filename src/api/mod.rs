@@ -5,6 +5,8 @@ mod alerts;
 mod auth;
 mod bearer;
 mod cached_json;
+mod csp;
+mod duplicate_keys;
 pub mod error;
 mod health;
 mod list_cache;

@@ -37,6 +37,7 @@ pub const ROUTES: &[Route] = &[
     route("/events", "GET"),
     // Served outside the OpenAPI document.
     route("/", "GET"),
+    route("/app.js", "GET"),
     route("/docs", "GET"),
     route("/openapi.json", "GET"),
     route("/openapi.yaml", "GET"),
@@ -111,7 +112,7 @@ mod tests {
             .collect();
         table.sort();
         assert_eq!(table, documented);
-        assert_eq!(ROUTES.len(), documented.len() + 4);
+        assert_eq!(ROUTES.len(), documented.len() + 5);
     }
 
     #[test]

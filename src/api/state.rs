@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
 
 use super::alerts::ListKey;
 use super::list_cache::ListCache;
@@ -33,4 +34,6 @@ pub struct AppState {
     pub public_url: String,
     /// Delivery outcomes as the outbox records them, for live pages.
     pub deliveries: broadcast::Sender<Delivered>,
+    /// Cancelled when the server begins to stop, so long-lived streams end at once.
+    pub stopping: CancellationToken,
 }

@@ -22,6 +22,9 @@ pub struct LimitsConfig {
     /// Alerts a user may have that are not deleted.
     #[serde(deserialize_with = "flexible::deserialize")]
     pub max_alerts_per_user: u32,
+    /// Live event streams (`GET /events`) a user may have open at once.
+    #[serde(deserialize_with = "flexible::deserialize")]
+    pub max_streams_per_user: u32,
     /// Keys (addresses, accounts, users) each limiter remembers at most.
     #[serde(deserialize_with = "flexible::deserialize")]
     pub max_tracked_keys: u64,
@@ -42,6 +45,7 @@ impl Default for LimitsConfig {
             register_per_ip: rate("10/1h"),
             api_per_user: rate("600/1m"),
             max_alerts_per_user: 100,
+            max_streams_per_user: 10,
             max_tracked_keys: 100_000,
         }
     }

@@ -1,6 +1,7 @@
 //! Configuration, layered: built-in defaults, then `config.toml`, then `PRICEALERT_<SECTION>__<KEY>`
 //! environment variables, then command-line flags. Every key is documented in `config.toml.example`.
 
+mod bytes;
 mod duration;
 mod flexible;
 mod limits;
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use bytes::ByteSize;
 pub use duration::HumanDuration;
 pub use limits::LimitsConfig;
 pub use market::MarketConfig;
@@ -49,6 +51,14 @@ pub struct ServerConfig {
     /// environment: comma-separated).
     #[serde(deserialize_with = "flexible::deserialize_list")]
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// How long a client has to send a request's header, counted from when its connection
+    /// opened or its previous response ended (so it also closes idle keep-alive connections).
+    pub header_timeout: HumanDuration,
+    /// A connection on which nothing moves for this long is closed.
+    pub idle_timeout: HumanDuration,
+    /// Open connections at most; 0 leaves it to the open-file limit (less a reserve).
+    #[serde(deserialize_with = "flexible::deserialize")]
+    pub max_connections: usize,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -75,6 +85,9 @@ pub struct AuthConfig {
     /// How long a user found in the database is trusted by its access tokens before it is looked
     /// up again; `0s` looks it up on every request.
     pub user_recheck: HumanDuration,
+    /// A refresh token presented again this soon after it was exchanged gets the same new pair
+    /// (two tabs refreshing at once), instead of counting as reuse.
+    pub refresh_grace: HumanDuration,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -83,8 +96,16 @@ pub struct CacheConfig {
     #[serde(deserialize_with = "flexible::deserialize")]
     pub enabled: bool,
     pub ttl: HumanDuration,
-    #[serde(deserialize_with = "flexible::deserialize")]
-    pub max_entries: u64,
+    /// Memory the cached responses may take, by their size.
+    pub max_bytes: ByteSize,
+    /// Replaced by `max_bytes`; still accepted (and ignored, with a warning) so older config
+    /// files keep working.
+    #[serde(
+        default,
+        skip_serializing,
+        deserialize_with = "flexible::deserialize_some"
+    )]
+    pub max_entries: Option<u64>,
 }
 
 impl Default for ServerConfig {
@@ -93,6 +114,9 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_url: None,
             trusted_proxies: Vec::new(),
+            header_timeout: HumanDuration::secs(10),
+            idle_timeout: HumanDuration::secs(60),
+            max_connections: 0,
         }
     }
 }
@@ -115,6 +139,7 @@ impl Default for AuthConfig {
             hash_concurrency: 2,
             hash_queue: 64,
             user_recheck: HumanDuration::secs(10),
+            refresh_grace: HumanDuration::secs(10),
         }
     }
 }
@@ -124,7 +149,8 @@ impl Default for CacheConfig {
         Self {
             enabled: true,
             ttl: HumanDuration::secs(60),
-            max_entries: 10_000,
+            max_bytes: ByteSize::mib(32),
+            max_entries: None,
         }
     }
 }
@@ -247,6 +273,12 @@ impl Config {
             config.server.listen = listen;
         }
         config.validate()?;
+        if config.cache.max_entries.is_some() {
+            warnings.push(
+                "cache.max_entries is no longer used: the cache is bounded by cache.max_bytes"
+                    .to_string(),
+            );
+        }
         Ok(Loaded { config, warnings })
     }
 
@@ -350,6 +382,15 @@ impl Config {
         }
         if self.auth.hash_concurrency == 0 {
             return Err(invalid("auth.hash_concurrency", "must be at least 1"));
+        }
+        if self.server.header_timeout.get().is_zero() || self.server.idle_timeout.get().is_zero() {
+            return Err(invalid(
+                "server.header_timeout",
+                "server.header_timeout and server.idle_timeout must be longer than 0s",
+            ));
+        }
+        if self.limits.max_streams_per_user == 0 {
+            return Err(invalid("limits.max_streams_per_user", "must be at least 1"));
         }
         if self.storage.data_dir.as_os_str().is_empty() {
             return Err(invalid("storage.data_dir", "must not be empty"));

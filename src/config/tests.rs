@@ -36,7 +36,7 @@ fn defaults_without_any_layer() {
 
 #[test]
 fn env_beats_file_and_flags_beat_env() {
-    let f = file("[server]\nlisten = \"127.0.0.1:1000\"\n[cache]\nmax_entries = 5\n");
+    let f = file("[server]\nlisten = \"127.0.0.1:1000\"\n[cache]\nmax_bytes = 5\n");
     let e = env(&[
         ("PRICEALERT_SERVER__LISTEN", "127.0.0.1:2000"),
         ("PRICEALERT_STORAGE__DATA_DIR", "/tmp/from-env"),
@@ -44,7 +44,7 @@ fn env_beats_file_and_flags_beat_env() {
     ]);
     let c = Config::load(&with_file(&f), e.clone()).unwrap().config;
     assert_eq!(c.server.listen.to_string(), "127.0.0.1:2000");
-    assert_eq!(c.cache.max_entries, 5);
+    assert_eq!(c.cache.max_bytes.get(), 5);
     assert_eq!(c.cache.ttl.get(), Duration::from_secs(120));
 
     let mut flags = with_file(&f);
@@ -60,13 +60,15 @@ fn numbers_from_env_are_text() {
     let c = Config::load(
         &Overrides::default(),
         env(&[
-            ("PRICEALERT_CACHE__MAX_ENTRIES", "42"),
+            ("PRICEALERT_CACHE__MAX_BYTES", "42"),
+            ("PRICEALERT_SERVER__MAX_CONNECTIONS", "7"),
             ("PRICEALERT_CACHE__ENABLED", "false"),
         ]),
     )
     .unwrap()
     .config;
-    assert_eq!(c.cache.max_entries, 42);
+    assert_eq!(c.cache.max_bytes.get(), 42);
+    assert_eq!(c.server.max_connections, 7);
     assert!(!c.cache.enabled);
 }
 
@@ -174,4 +176,19 @@ fn missing_explicit_file_is_an_error() {
     };
     let err = Config::load(&overrides, env(&[])).unwrap_err().to_string();
     assert!(err.contains("/nonexistent/pricealert.toml"), "{err}");
+}
+
+#[test]
+fn the_replaced_cache_key_is_accepted_with_a_warning() {
+    let f = file("[cache]\nmax_entries = 5\nmax_bytes = \"1MiB\"\n");
+    let loaded = Config::load(&with_file(&f), env(&[])).unwrap();
+    assert_eq!(loaded.config.cache.max_bytes.get(), 1 << 20);
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .any(|w| w.contains("cache.max_entries")),
+        "{:?}",
+        loaded.warnings
+    );
 }

@@ -4,6 +4,7 @@
 //! its owner out.
 
 mod rate;
+mod streams;
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -11,12 +12,17 @@ use std::time::Duration;
 use moka::sync::Cache;
 
 pub use rate::Limiter;
+pub use streams::{StreamSlot, Streams};
 
 use crate::config::LimitsConfig;
-use crate::domain::UserId;
+use crate::domain::{account, UserId};
+use crate::log_summary::Summary;
 
 /// How long an address stays trusted for an account after a successful login.
 const TRUSTED_FOR: Duration = Duration::from_secs(30 * 86_400);
+/// Repeated log lines are summarised per key over this long, for at most this many keys.
+const LOG_INTERVAL: Duration = Duration::from_secs(60);
+const LOG_KEYS: usize = 100;
 
 pub struct Limits {
     enabled: bool,
@@ -25,6 +31,12 @@ pub struct Limits {
     register_ip: Limiter<IpAddr>,
     api_user: Limiter<UserId>,
     trusted: Cache<(String, IpAddr), ()>,
+    pub streams: Streams,
+    /// Refused password checks (logins and password changes), logged once per address and
+    /// minute with a count.
+    throttled: Summary,
+    /// Wrong passwords, likewise.
+    failed: Summary,
 }
 
 impl Limits {
@@ -40,11 +52,31 @@ impl Limits {
                 .max_capacity(keys)
                 .time_to_live(TRUSTED_FOR)
                 .build(),
+            streams: Streams::new(config.max_streams_per_user),
+            throttled: Summary::new("password check throttled", LOG_INTERVAL, LOG_KEYS),
+            failed: Summary::new("wrong password", LOG_INTERVAL, LOG_KEYS),
         }
     }
 
-    fn account_key(username: &str) -> String {
-        username.to_ascii_lowercase()
+    /// Accounts are keyed by their (case-insensitive) username; text that cannot be a username
+    /// names no account and is limited by address only, so a client cannot fill the limiter
+    /// with long made-up keys.
+    fn account_key(username: &str) -> Option<String> {
+        account::check_username(username)
+            .is_ok()
+            .then(|| username.to_ascii_lowercase())
+    }
+
+    /// A refused attempt, logged without flooding: `what` is "login" or "password change".
+    pub fn log_throttled(&self, ip: IpAddr, what: &str) {
+        self.throttled
+            .record(&ip, || format!("{what} refused: too many wrong passwords"));
+    }
+
+    /// A wrong password, logged without flooding.
+    pub fn log_failed(&self, ip: IpAddr, what: &str, reason: &dyn std::fmt::Display) {
+        self.failed
+            .record(&ip, || format!("{what} failed: {reason}"));
     }
 
     /// Whether a login attempt may be evaluated now; otherwise how long to wait.
@@ -55,7 +87,9 @@ impl Limits {
         if let Some(wait) = self.login_ip.blocked_for(&ip) {
             return Err(wait);
         }
-        let account = Self::account_key(username);
+        let Some(account) = Self::account_key(username) else {
+            return Ok(());
+        };
         if self.trusted.contains_key(&(account.clone(), ip)) {
             return Ok(());
         }
@@ -68,13 +102,15 @@ impl Limits {
     pub fn login_failed(&self, ip: IpAddr, username: &str) {
         if self.enabled {
             self.login_ip.record(ip);
-            self.login_account.record(Self::account_key(username));
+            if let Some(account) = Self::account_key(username) {
+                self.login_account.record(account);
+            }
         }
     }
 
     pub fn login_succeeded(&self, ip: IpAddr, username: &str) {
-        if self.enabled {
-            self.trusted.insert((Self::account_key(username), ip), ());
+        if let (true, Some(account)) = (self.enabled, Self::account_key(username)) {
+            self.trusted.insert((account, ip), ());
         }
     }
 

@@ -1,7 +1,7 @@
 //! Embedded, ordered schema migrations. Each runs in its own transaction and bumps
 //! `PRAGMA user_version`, so a crash between two leaves a consistent, resumable schema.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 use super::StoreError;
 
@@ -80,6 +80,58 @@ const MIGRATIONS: &[&str] = &[
         UPDATE users SET live_alerts = live_alerts - 1 WHERE id = NEW.user_id;
     END;
     ",
+    // 4: identities are never reused. Without AUTOINCREMENT SQLite hands the highest id out
+    // again once its row is gone, and a deleted account's tokens would speak for the next
+    // account. Users and alerts are rebuilt with AUTOINCREMENT (the copied rows set the
+    // sequence past every id in use). Each user gains a token generation that every token
+    // carries: bumping it ends all of that user's sessions at once. A refresh token remembers
+    // what replaced it, so the same token presented again moments later gets the same pair.
+    "
+    DROP TRIGGER alerts_count_insert;
+    DROP TRIGGER alerts_count_delete;
+    CREATE TABLE users_v4 (
+        id               INTEGER PRIMARY KEY AUTOINCREMENT,
+        username         TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        email            TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        password_hash    TEXT NOT NULL,
+        created_at       INTEGER NOT NULL,
+        live_alerts      INTEGER NOT NULL DEFAULT 0,
+        token_generation INTEGER NOT NULL DEFAULT 0
+    );
+    INSERT INTO users_v4 (id, username, email, password_hash, created_at, live_alerts)
+        SELECT id, username, email, password_hash, created_at, live_alerts FROM users;
+    DROP TABLE users;
+    ALTER TABLE users_v4 RENAME TO users;
+    CREATE TABLE alerts_v4 (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        user_id         INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        symbol          TEXT NOT NULL,
+        target_price    TEXT NOT NULL,
+        condition       TEXT NOT NULL CHECK (condition IN ('above', 'below', 'cross')),
+        status          TEXT NOT NULL DEFAULT 'created'
+                        CHECK (status IN ('created', 'triggered', 'deleted')),
+        created_at      INTEGER NOT NULL,
+        triggered_at    INTEGER,
+        triggered_price TEXT,
+        deleted_at      INTEGER
+    );
+    INSERT INTO alerts_v4 SELECT id, user_id, symbol, target_price, condition, status,
+        created_at, triggered_at, triggered_price, deleted_at FROM alerts;
+    DROP TABLE alerts;
+    ALTER TABLE alerts_v4 RENAME TO alerts;
+    CREATE INDEX alerts_by_user ON alerts(user_id, status, id);
+    CREATE INDEX alerts_armed ON alerts(symbol) WHERE status = 'created';
+    CREATE TRIGGER alerts_count_insert AFTER INSERT ON alerts WHEN NEW.status != 'deleted'
+    BEGIN
+        UPDATE users SET live_alerts = live_alerts + 1 WHERE id = NEW.user_id;
+    END;
+    CREATE TRIGGER alerts_count_delete AFTER UPDATE OF status ON alerts
+        WHEN OLD.status != 'deleted' AND NEW.status = 'deleted'
+    BEGIN
+        UPDATE users SET live_alerts = live_alerts - 1 WHERE id = NEW.user_id;
+    END;
+    ALTER TABLE refresh_tokens ADD COLUMN replaced_by TEXT;
+    ",
 ];
 
 /// The schema version this build writes and understands.
@@ -102,17 +154,40 @@ pub fn ensure_known(conn: &Connection) -> Result<i64, StoreError> {
 }
 
 /// Applies every pending migration; returns (version before, version after).
+///
+/// Foreign keys are off while migrations run (a table rebuild drops and renames tables, which
+/// must not cascade), and each migration checks them before it commits.
 pub fn apply(conn: &mut Connection) -> Result<(i64, i64), StoreError> {
     let before = ensure_known(conn)?;
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(before as usize) {
+    if before == LATEST {
+        return Ok((before, LATEST));
+    }
+    let foreign_keys: bool = conn.query_row("PRAGMA foreign_keys", [], |row| row.get(0))?;
+    conn.pragma_update(None, "foreign_keys", false)?;
+    let result = apply_pending(conn, before);
+    conn.pragma_update(None, "foreign_keys", foreign_keys)?;
+    result.map(|()| (before, LATEST))
+}
+
+fn apply_pending(conn: &mut Connection, from: i64) -> Result<(), StoreError> {
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(from as usize) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
+        let broken: Option<String> = tx
+            .query_row("PRAGMA foreign_key_check", [], |row| row.get(0))
+            .optional()?;
+        if let Some(table) = broken {
+            return Err(StoreError::Task(format!(
+                "migration {} left a broken reference in {table}",
+                index + 1
+            )));
+        }
         // PRAGMA takes no parameters; the value is our own constant, not input.
         tx.execute_batch(&format!("PRAGMA user_version = {}", index + 1))?;
         tx.commit()?;
         tracing::info!(version = index + 1, "applied schema migration");
     }
-    Ok((before, LATEST))
+    Ok(())
 }
 
 #[cfg(test)]
@@ -160,5 +235,57 @@ mod tests {
         conn.execute_batch("UPDATE alerts SET status = 'deleted' WHERE user_id = 2")
             .unwrap();
         assert_eq!(count(&conn, 2), 0, "deleting twice counts once");
+    }
+
+    #[test]
+    fn ids_are_never_reused_after_the_rebuild() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..3] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(
+            "PRAGMA user_version = 3;
+             INSERT INTO users (id, username, email, password_hash, created_at)
+                 VALUES (1, 'ann', 'a@example.com', 'x', 0), (2, 'bob', 'b@example.com', 'x', 0);
+             INSERT INTO alerts (id, user_id, symbol, target_price, condition, status, created_at)
+                 VALUES (7, 2, 'BTCUSDT', '1', 'above', 'triggered', 0);
+             INSERT INTO notifications (alert_id, user_id, next_attempt_at, created_at)
+                 VALUES (7, 2, 0, 0);",
+        )
+        .unwrap();
+        conn.pragma_update(None, "foreign_keys", true).unwrap();
+        assert_eq!(apply(&mut conn).unwrap(), (3, LATEST));
+        let foreign_keys: bool = conn
+            .query_row("PRAGMA foreign_keys", [], |row| row.get(0))
+            .unwrap();
+        assert!(foreign_keys, "foreign keys are back on");
+        // Rows, counts and references survived the rebuild.
+        assert_eq!(count(&conn, 2), 1);
+        let notified: i64 = conn
+            .query_row("SELECT alert_id FROM notifications", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(notified, 7);
+        // The highest user and alert go; the next ones get new ids, not theirs.
+        conn.execute_batch("DELETE FROM users WHERE id = 2")
+            .unwrap();
+        let alerts_left: i64 = conn
+            .query_row("SELECT COUNT(*) FROM notifications", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(alerts_left, 0, "deleting a user still cascades");
+        conn.execute_batch(
+            "INSERT INTO users (username, email, password_hash, created_at)
+                 VALUES ('cat', 'c@example.com', 'x', 0);
+             INSERT INTO alerts (user_id, symbol, target_price, condition, created_at)
+                 VALUES (1, 'BTCUSDT', '1', 'above', 0);",
+        )
+        .unwrap();
+        let ids: (i64, i64) = conn
+            .query_row(
+                "SELECT (SELECT id FROM users WHERE username = 'cat'), (SELECT MAX(id) FROM alerts)",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(ids, (3, 8));
     }
 }

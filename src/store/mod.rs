@@ -5,6 +5,7 @@ mod alerts;
 pub mod backup;
 mod checkpoint;
 mod fires;
+mod health;
 pub use fires::Committed;
 pub mod migrations;
 mod notifications;
@@ -50,6 +51,9 @@ pub enum StoreError {
     InUse(PathBuf),
     #[error("database task failed: {0}")]
     Task(String),
+    /// The database cannot be written: its file is gone, the disk is full, an I/O error.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 #[derive(Clone)]
@@ -64,6 +68,9 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
     reader_slots: Semaphore,
     checkpoint: checkpoint::CheckpointState,
+    /// The database file as opened, to notice it being deleted or replaced.
+    file_id: Option<health::FileId>,
+    health: health::Health,
 }
 
 impl Store {
@@ -71,14 +78,18 @@ impl Store {
     /// Refuses a database whose schema is newer than this build knows.
     pub fn open(data_dir: &Path, busy_timeout: Duration) -> Result<Self, StoreError> {
         let (writer, _) = open_and_migrate(data_dir, busy_timeout)?;
+        let path = data_dir.join(DB_FILE);
+        let file_id = health::file_id(&path).ok().flatten();
         Ok(Self {
             inner: Arc::new(Inner {
-                path: data_dir.join(DB_FILE),
+                path,
                 busy_timeout,
                 writer: Mutex::new(writer),
                 readers: Mutex::new(Vec::new()),
                 reader_slots: Semaphore::new(READERS),
                 checkpoint: Default::default(),
+                file_id,
+                health: Default::default(),
             }),
         })
     }
@@ -87,14 +98,19 @@ impl Store {
         &self.inner.path
     }
 
-    /// Runs `f` inside one write transaction, committed only if `f` succeeds.
+    /// Runs `f` inside one write transaction, committed only if `f` succeeds. Refused with
+    /// `Unavailable` once the database file is gone; a storage failure (disk full, I/O error)
+    /// comes back as `Unavailable` too, and shows in `problem()` until a write succeeds.
     pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
     {
+        if let Some(reason) = self.inner.health.lost() {
+            return Err(StoreError::Unavailable(reason));
+        }
         let inner = self.inner.clone();
-        run_blocking(move || {
+        let result = run_blocking(move || {
             let mut conn = inner
                 .writer
                 .lock()
@@ -105,7 +121,14 @@ impl Store {
             inner.checkpoint.committed();
             Ok(value)
         })
-        .await
+        .await;
+        match result {
+            Ok(value) => {
+                self.inner.health.write_succeeded();
+                Ok(value)
+            }
+            Err(err) => Err(self.inner.health.write_failed(&self.inner.path, err)),
+        }
     }
 
     /// Runs `f` on a read-only connection; WAL lets reads proceed while the writer commits.

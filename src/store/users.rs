@@ -12,6 +12,8 @@ pub struct UserRecord {
     pub username: String,
     pub email: String,
     pub password_hash: String,
+    /// Carried by every token; bumped when every session of the user must end.
+    pub token_generation: i64,
 }
 
 impl std::fmt::Debug for UserRecord {
@@ -20,6 +22,7 @@ impl std::fmt::Debug for UserRecord {
             .field("id", &self.id)
             .field("username", &self.username)
             .field("email", &self.email)
+            .field("token_generation", &self.token_generation)
             .finish_non_exhaustive()
     }
 }
@@ -50,6 +53,7 @@ impl Store {
                 username,
                 email,
                 password_hash,
+                token_generation: 0,
             })
         })
         .await
@@ -76,8 +80,10 @@ impl Store {
         V: rusqlite::ToSql + Send + 'static,
     {
         self.read(move |conn| {
-            let sql =
-                format!("SELECT id, username, email, password_hash FROM users WHERE {condition}");
+            let sql = format!(
+                "SELECT id, username, email, password_hash, token_generation FROM users
+                 WHERE {condition}"
+            );
             Ok(conn
                 .query_row(&sql, [value], |row| {
                     Ok(UserRecord {
@@ -85,6 +91,7 @@ impl Store {
                         username: row.get(1)?,
                         email: row.get(2)?,
                         password_hash: row.get(3)?,
+                        token_generation: row.get(4)?,
                     })
                 })
                 .optional()?)
@@ -92,8 +99,9 @@ impl Store {
         .await
     }
 
-    /// Replaces the password hash and revokes every refresh token of the user, in one
-    /// transaction. Returns false when there is no such user.
+    /// Replaces the password hash, bumps the token generation (every access token of the user
+    /// dies) and revokes every refresh token, in one transaction. Returns false when there is
+    /// no such user.
     pub async fn set_password(
         &self,
         id: UserId,
@@ -101,7 +109,8 @@ impl Store {
     ) -> Result<bool, StoreError> {
         self.write(move |tx| {
             let changed = tx.execute(
-                "UPDATE users SET password_hash = ?1 WHERE id = ?2",
+                "UPDATE users SET password_hash = ?1, token_generation = token_generation + 1
+                 WHERE id = ?2",
                 params![password_hash, id.0],
             )?;
             tx.execute(
@@ -113,13 +122,30 @@ impl Store {
         .await
     }
 
-    pub async fn user_exists(&self, id: UserId) -> Result<bool, StoreError> {
+    /// Deletes the user with their alerts, notifications and tokens (by cascade). Returns
+    /// false when there is no such user.
+    pub async fn delete_user(&self, id: UserId) -> Result<bool, StoreError> {
+        self.write(move |tx| Ok(tx.execute("DELETE FROM users WHERE id = ?1", [id.0])? == 1))
+            .await
+    }
+
+    /// What a token of `id` is checked against: the user's token generation (`None`: no such
+    /// user) and whether `family`'s login was ended (logout, reuse).
+    pub async fn session_state(
+        &self,
+        id: UserId,
+        family: Option<String>,
+    ) -> Result<Option<(i64, bool)>, StoreError> {
         self.read(move |conn| {
             Ok(conn
-                .prepare_cached("SELECT 1 FROM users WHERE id = ?1")?
-                .query_row([id.0], |_| Ok(()))
-                .optional()?
-                .is_some())
+                .prepare_cached(
+                    "SELECT token_generation, ?2 IS NOT NULL AND EXISTS (
+                         SELECT 1 FROM refresh_tokens
+                         WHERE family = ?2 AND user_id = ?1 AND revoked_at IS NOT NULL)
+                     FROM users WHERE id = ?1",
+                )?
+                .query_row(params![id.0, family], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()?)
         })
         .await
     }

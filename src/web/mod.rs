@@ -1,10 +1,18 @@
 //! The built-in web page, embedded in the binary: no separate server, no CDN. Served as a
 //! hidden operation of the API service so it shares its middleware.
 
-use poem_openapi::payload::Html;
-use poem_openapi::OpenApi;
+use poem_openapi::payload::{Html, PlainText};
+use poem_openapi::{ApiResponse, OpenApi};
+
+#[derive(ApiResponse)]
+enum Script {
+    #[oai(status = 200, content_type = "text/javascript; charset=utf-8")]
+    Ok(PlainText<&'static str>),
+}
 
 const INDEX: &str = include_str!("index.html");
+/// The page's script, served as a file so the Content-Security-Policy needs no inline scripts.
+const APP_JS: &str = include_str!("app.js");
 
 pub struct WebPage;
 
@@ -14,5 +22,11 @@ impl WebPage {
     #[oai(path = "/", method = "get", hidden)]
     async fn index(&self) -> Html<&'static str> {
         Html(INDEX)
+    }
+
+    /// The page's script.
+    #[oai(path = "/app.js", method = "get", hidden)]
+    async fn script(&self) -> Script {
+        Script::Ok(PlainText(APP_JS))
     }
 }
