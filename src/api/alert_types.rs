@@ -9,8 +9,9 @@ use crate::clock::format_millis;
 use crate::domain::{Alert, Condition, DeliveryStatus, Status};
 use crate::market::Prices;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Deserialize)]
 #[oai(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
 pub enum ConditionIn {
     /// Fire at the first trade at or above the target.
     Above,
@@ -55,6 +56,13 @@ pub enum StatusFilter {
 }
 
 impl StatusFilter {
+    pub const ALL: [StatusFilter; 4] = [
+        StatusFilter::Created,
+        StatusFilter::Active,
+        StatusFilter::Triggered,
+        StatusFilter::Deleted,
+    ];
+
     /// As the client wrote it, for links that repeat the filter.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -74,12 +82,13 @@ impl StatusFilter {
     }
 }
 
-#[derive(Debug, Object)]
+#[derive(Debug, Object, serde::Deserialize)]
 pub struct AlertCreate {
     /// A Binance spot symbol such as `BTCUSDT`; lower case is accepted and upper-cased.
     pub cryptocurrency: SymbolText,
     pub target_price: PriceInput,
     /// Omit it (or send null) to let the current price decide.
+    #[serde(default)]
     pub condition: Option<Nullable<ConditionIn>>,
 }
 

@@ -9,6 +9,7 @@ use poem_openapi::{ApiResponse, OpenApi};
 
 use super::alert_types::{AlertCreate, AlertList, AlertOut, ConditionIn, StatusFilter};
 use super::bearer::BearerAuth;
+use super::body::JsonBody;
 use super::cached_json::CachedJson;
 use super::error::ApiError;
 use super::text::SymbolText;
@@ -161,7 +162,7 @@ impl AlertsApi {
         &self,
         state: Data<&Arc<AppState>>,
         auth: BearerAuth,
-        body: Json<AlertCreate>,
+        body: JsonBody<AlertCreate>,
     ) -> Result<AlertCreated, ApiError> {
         Self::do_create(&state, auth, body.0).await
     }
@@ -172,7 +173,7 @@ impl AlertsApi {
         &self,
         state: Data<&Arc<AppState>>,
         auth: BearerAuth,
-        body: Json<AlertCreate>,
+        body: JsonBody<AlertCreate>,
     ) -> Result<AlertCreated, ApiError> {
         Self::do_create(&state, auth, body.0).await
     }

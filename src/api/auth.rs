@@ -8,15 +8,16 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::bearer::BearerAuth;
+use super::body::JsonBody;
 use super::error::ApiError;
-use super::text::{Email, NewPassword, Text, Username};
+use super::text::{Email, LoginName, LoginPassword, NewPassword, RefreshText, Username};
 use super::ApiTags;
 use super::AppState;
 use crate::auth::TokenPair;
 
 pub struct AuthApi;
 
-#[derive(Debug, Object)]
+#[derive(Debug, Object, serde::Deserialize)]
 pub struct RegisterRequest {
     /// 3–32 characters of letters, digits, `_`, `.` and `-`.
     pub username: Username,
@@ -32,25 +33,21 @@ pub struct UserOut {
     pub email: String,
 }
 
-#[derive(Debug, Object)]
+#[derive(Debug, Object, serde::Deserialize)]
 pub struct LoginRequest {
-    #[oai(validator(max_length = 254))]
-    pub username: Text,
-    #[oai(validator(max_length = 1024))]
-    pub password: Text,
+    pub username: LoginName,
+    pub password: LoginPassword,
 }
 
-#[derive(Debug, Object)]
+#[derive(Debug, Object, serde::Deserialize)]
 pub struct RefreshRequest {
     /// A refresh token from login or an earlier refresh.
-    #[oai(validator(max_length = 2048))]
-    pub refresh: Text,
+    pub refresh: RefreshText,
 }
 
-#[derive(Debug, Object)]
+#[derive(Debug, Object, serde::Deserialize)]
 pub struct PasswordChange {
-    #[oai(validator(max_length = 1024))]
-    pub current_password: Text,
+    pub current_password: LoginPassword,
     /// 8–128 characters.
     pub new_password: NewPassword,
 }
@@ -181,7 +178,7 @@ impl AuthApi {
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
-        body: Json<RegisterRequest>,
+        body: JsonBody<RegisterRequest>,
     ) -> Result<Registered, ApiError> {
         Self::do_register(&state, req, body.0).await
     }
@@ -194,7 +191,7 @@ impl AuthApi {
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
-        body: Json<LoginRequest>,
+        body: JsonBody<LoginRequest>,
     ) -> Result<Tokens, ApiError> {
         Self::do_login(&state, req, body.0).await
     }
@@ -207,7 +204,7 @@ impl AuthApi {
     async fn refresh(
         &self,
         state: Data<&Arc<AppState>>,
-        body: Json<RefreshRequest>,
+        body: JsonBody<RefreshRequest>,
     ) -> Result<Tokens, ApiError> {
         let pair = state.accounts.refresh(body.0.refresh.as_str()).await?;
         Ok(Tokens::Ok(Json(pair.into())))
@@ -218,7 +215,7 @@ impl AuthApi {
     async fn logout(
         &self,
         state: Data<&Arc<AppState>>,
-        body: Json<RefreshRequest>,
+        body: JsonBody<RefreshRequest>,
     ) -> Result<LoggedOut, ApiError> {
         state.accounts.logout(body.0.refresh.as_str()).await?;
         Ok(LoggedOut::NoContent)
@@ -238,7 +235,7 @@ impl AuthApi {
         state: Data<&Arc<AppState>>,
         req: &Request,
         auth: BearerAuth,
-        body: Json<PasswordChange>,
+        body: JsonBody<PasswordChange>,
     ) -> Result<PasswordChanged, ApiError> {
         let user = auth.user(&state).await?;
         // A stolen access token must not become a way to guess the password: the check counts
@@ -273,7 +270,7 @@ impl AuthApi {
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
-        body: Json<RegisterRequest>,
+        body: JsonBody<RegisterRequest>,
     ) -> Result<Registered, ApiError> {
         Self::do_register(&state, req, body.0).await
     }
@@ -284,7 +281,7 @@ impl AuthApi {
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
-        body: Json<LoginRequest>,
+        body: JsonBody<LoginRequest>,
     ) -> Result<Tokens, ApiError> {
         Self::do_login(&state, req, body.0).await
     }

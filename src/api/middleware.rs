@@ -57,6 +57,9 @@ fn shape_error(err: poem::Error, method: &Method, path: &str) -> Response {
         return err.into_response();
     }
     let status = err.status();
+    if let Some(message) = super::param_words::explain(&err, path) {
+        return error_response(status, &message);
+    }
     let message = match status {
         StatusCode::NOT_FOUND => format!("no route for {method} {path}"),
         StatusCode::METHOD_NOT_ALLOWED => format!("method {method} is not allowed on {path}"),

@@ -79,3 +79,9 @@ impl<T: poem_openapi::types::ParseFromJSON> poem_openapi::types::ParseFromJSON f
         }
     }
 }
+
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Nullable<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Option::<T>::deserialize(deserializer).map(Self)
+    }
+}

@@ -104,6 +104,23 @@ impl ParseFromJSON for PriceInput {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for PriceInput {
+    /// A string or a number, kept as its exact text (`arbitrary_precision`).
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match Value::deserialize(deserializer)? {
+            Value::String(text) => Ok(PriceInput::Text(text)),
+            Value::Number(number) => Ok(PriceInput::Number(number.to_string())),
+            Value::Null => Err(serde::de::Error::invalid_type(
+                serde::de::Unexpected::Unit,
+                &"a price",
+            )),
+            _ => Err(serde::de::Error::custom(
+                "must be a decimal string like \"65000.50\" or a number",
+            )),
+        }
+    }
+}
+
 impl ToJSON for PriceInput {
     fn to_json(&self) -> Option<Value> {
         match self {

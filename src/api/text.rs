@@ -107,20 +107,45 @@ impl<R: Rule> ParseFromParameter for Checked<R> {
     }
 }
 
+impl<'de, R: Rule> serde::Deserialize<'de> for Checked<R> {
+    /// Only a JSON string, checked by the rule; the error is the rule in words.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        match R::check(&text) {
+            Ok(()) => Ok(Self {
+                text,
+                rule: PhantomData,
+            }),
+            Err(message) => Err(serde::de::Error::custom(message)),
+        }
+    }
+}
+
 impl<R: Rule> ToJSON for Checked<R> {
     fn to_json(&self) -> Option<Value> {
         Some(Value::String(self.text.clone()))
     }
 }
 
-/// Any string; lengths, where they matter, are the field's own validators.
-pub struct AnyText;
-impl Rule for AnyText {
-    fn check(_: &str) -> Result<(), String> {
-        Ok(())
+/// A string of at most `MAX` bytes, otherwise free: what a login or a token may be.
+pub struct Bounded<const MAX: usize>;
+impl<const MAX: usize> Rule for Bounded<MAX> {
+    const MAX_LENGTH: Option<usize> = Some(MAX);
+    fn check(text: &str) -> Result<(), String> {
+        if text.len() <= MAX {
+            Ok(())
+        } else {
+            Err(format!("must be at most {MAX} characters"))
+        }
     }
 }
-pub type Text = Checked<AnyText>;
+/// A username or an email as typed at login (never checked against the rules, so a login
+/// reveals nothing about them).
+pub type LoginName = Checked<Bounded<{ account::EMAIL_MAX }>>;
+/// A password as typed at login or to confirm a change.
+pub type LoginPassword = Checked<Bounded<1024>>;
+/// A refresh token.
+pub type RefreshText = Checked<Bounded<2048>>;
 
 /// A symbol as a client writes it (`BTCUSDT`, `btcusdt`).
 pub struct SymbolRule;
@@ -173,7 +198,7 @@ impl Rule for UsernameRule {
     const PATTERN: Option<&'static str> = Some(account::USERNAME_PATTERN);
     const EXAMPLE: Option<&'static str> = Some("alice");
     fn check(text: &str) -> Result<(), String> {
-        account::check_username(text)
+        account::check_username(text).map_err(|_| account::USERNAME_RULE.to_string())
     }
 }
 pub type Username = Checked<UsernameRule>;
@@ -184,7 +209,7 @@ impl Rule for EmailRule {
     const MAX_LENGTH: Option<usize> = Some(account::EMAIL_MAX);
     const EXAMPLE: Option<&'static str> = Some("alice@example.com");
     fn check(text: &str) -> Result<(), String> {
-        account::check_email(text)
+        account::check_email(text).map_err(|_| account::EMAIL_RULE.to_string())
     }
 }
 pub type Email = Checked<EmailRule>;
@@ -196,7 +221,7 @@ impl Rule for NewPasswordRule {
     const MAX_LENGTH: Option<usize> = Some(account::PASSWORD_MAX);
     const EXAMPLE: Option<&'static str> = Some("correct horse battery");
     fn check(text: &str) -> Result<(), String> {
-        account::check_password(text)
+        account::check_password(text).map_err(|_| account::PASSWORD_RULE.to_string())
     }
 }
 pub type NewPassword = Checked<NewPasswordRule>;
@@ -277,7 +302,10 @@ mod tests {
     #[test]
     fn only_json_strings_are_text() {
         assert!(SymbolText::parse_from_json(Some(Value::Bool(false))).is_err());
-        assert!(Text::parse_from_json(Some(Value::from(12))).is_err());
+        assert!(LoginName::parse_from_json(Some(Value::from(12))).is_err());
+        assert!(serde_json::from_str::<Username>("false").is_err());
+        let long = serde_json::Value::String("x".repeat(1025)).to_string();
+        assert!(serde_json::from_str::<LoginPassword>(&long).is_err());
         assert_eq!(
             Username::parse_from_json(Some(Value::String("bob".into())))
                 .unwrap()

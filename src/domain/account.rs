@@ -8,6 +8,10 @@ pub const EMAIL_MAX: usize = 254;
 /// The same rule as `valid_email`, for the OpenAPI document.
 pub const EMAIL_PATTERN: &str = r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$";
 pub const USERNAME_PATTERN: &str = r"^[A-Za-z0-9_.-]{3,32}$";
+/// Each rule in words, as an error completes it: "username must be ...".
+pub const USERNAME_RULE: &str = "must be 3-32 characters of letters, digits, '_', '.' and '-'";
+pub const PASSWORD_RULE: &str = "must be 8-128 characters";
+pub const EMAIL_RULE: &str = "must be a valid address like name@example.com";
 
 pub fn check_username(username: &str) -> Result<(), String> {
     let valid = (USERNAME_MIN..=USERNAME_MAX).contains(&username.len())
@@ -17,9 +21,7 @@ pub fn check_username(username: &str) -> Result<(), String> {
     if valid {
         Ok(())
     } else {
-        Err(format!(
-            "username must be {USERNAME_MIN}-{USERNAME_MAX} characters of letters, digits, '_', '.' and '-'"
-        ))
+        Err(format!("username {USERNAME_RULE}"))
     }
 }
 
@@ -29,9 +31,7 @@ pub fn check_password(password: &str) -> Result<(), String> {
     if (PASSWORD_MIN..=PASSWORD_MAX).contains(&chars) {
         Ok(())
     } else {
-        Err(format!(
-            "password must be {PASSWORD_MIN}-{PASSWORD_MAX} characters"
-        ))
+        Err(format!("password {PASSWORD_RULE}"))
     }
 }
 
@@ -41,7 +41,7 @@ pub fn check_email(email: &str) -> Result<(), String> {
     if email.len() <= EMAIL_MAX && valid_email(email) {
         Ok(())
     } else {
-        Err("email must be a valid address like name@example.com".to_string())
+        Err(format!("email {EMAIL_RULE}"))
     }
 }
 
@@ -102,6 +102,12 @@ mod tests {
         ] {
             assert!(check_username(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn rules_in_words_match_the_limits() {
+        assert!(USERNAME_RULE.contains(&format!("{USERNAME_MIN}-{USERNAME_MAX}")));
+        assert!(PASSWORD_RULE.contains(&format!("{PASSWORD_MIN}-{PASSWORD_MAX}")));
     }
 
     #[test]

@@ -1,0 +1,184 @@
+//! Request bodies, parsed with serde so that every error names the field and says the rule in
+//! words (`email is required`, `condition must be one of above, below`), never a Rust type.
+//! Each body type derives `Object` for the OpenAPI document and `Deserialize` for parsing; the
+//! field types carry the rules (`text.rs`, `price_input.rs`).
+
+use poem::{Request, RequestBody};
+use poem_openapi::payload::{ParsePayload, Payload};
+use poem_openapi::registry::{MetaSchemaRef, Registry};
+use poem_openapi::types::Type;
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+
+/// A JSON request body of type `T`.
+pub struct JsonBody<T>(pub T);
+
+impl<T: Type> Payload for JsonBody<T> {
+    const CONTENT_TYPE: &'static str = "application/json; charset=utf-8";
+
+    /// `application/json` or any `application/...+json`, with or without parameters.
+    fn check_content_type(content_type: &str) -> bool {
+        let essence = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        essence == "application/json"
+            || (essence.starts_with("application/") && essence.ends_with("+json"))
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: DeserializeOwned + Send> ParsePayload for JsonBody<T> {
+    const IS_REQUIRED: bool = true;
+
+    async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
+        let bytes = <Vec<u8> as poem::FromRequest>::from_request(request, body).await?;
+        parse(&bytes).map(JsonBody).map_err(Into::into)
+    }
+}
+
+poem_openapi::impl_apirequest_for_payload!(JsonBody<T>, T: Type + DeserializeOwned + Send);
+
+/// Parses a body, or says what is wrong with it in words.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut deserializer)
+        .map_err(|err| ApiError::bad_request(explain(&err)))
+}
+
+fn explain(err: &serde_path_to_error::Error<serde_json::Error>) -> String {
+    let inner = err.inner();
+    if inner.is_syntax() || inner.is_eof() {
+        return if inner.is_eof() && inner.line() == 1 && inner.column() == 0 {
+            "the request body is empty: send a JSON object".to_string()
+        } else {
+            format!(
+                "the request body is not valid JSON (line {}, column {})",
+                inner.line(),
+                inner.column()
+            )
+        };
+    }
+    let path = err.path().to_string();
+    let field = (path != ".").then_some(path.as_str());
+    // serde_json appends the position; the field name says more.
+    let message = inner.to_string();
+    let message = message
+        .rsplit_once(" at line ")
+        .map_or(message.as_str(), |(m, _)| m);
+    in_words(field, message)
+}
+
+/// Rewrites serde's message for `field` (`None`: the body itself) as the rule in words.
+fn in_words(field: Option<&str>, message: &str) -> String {
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        let name = rest.split('`').next().unwrap_or(rest);
+        return match field {
+            Some(parent) => format!("{parent}.{name} is required"),
+            None => format!("{name} is required"),
+        };
+    }
+    let Some(field) = field else {
+        // Only the body's own shape can be wrong at the top level.
+        return "the request body must be a JSON object".to_string();
+    };
+    if message.starts_with("invalid type: null") {
+        return format!("{field} is required");
+    }
+    if let Some(rest) = message.strip_prefix("invalid type: ") {
+        let expected = rest.split_once(", expected ").map_or("", |(_, e)| e);
+        let wanted = match expected {
+            e if e.starts_with("struct ") || e.starts_with("a map") => "an object",
+            "" => "another type",
+            e => e,
+        };
+        return format!("{field} must be {wanted}");
+    }
+    if let Some(rest) = message.strip_prefix("unknown variant `") {
+        let choices: Vec<&str> = rest
+            .split_once("expected ")
+            .map_or("", |(_, e)| e)
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .collect();
+        return format!("{field} must be one of {}", choices.join(", "));
+    }
+    // Our own rules say "must be ..." (or name the field themselves).
+    if message.starts_with(field) {
+        message.to_string()
+    } else {
+        format!("{field} {message}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Sample {
+        name: String,
+        kind: Kind,
+        #[serde(default)]
+        inner: Option<Inner>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    enum Kind {
+        Above,
+        Below,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Inner {
+        x: u32,
+    }
+
+    fn error(body: &str) -> String {
+        parse::<Sample>(body.as_bytes()).unwrap_err().message
+    }
+
+    #[test]
+    fn errors_name_the_field_in_words() {
+        assert_eq!(error(r#"{"kind": "above"}"#), "name is required");
+        assert_eq!(
+            error(r#"{"name": null, "kind": "above"}"#),
+            "name is required"
+        );
+        assert_eq!(
+            error(r#"{"name": 5, "kind": "above"}"#),
+            "name must be a string"
+        );
+        assert_eq!(
+            error(r#"{"name": "a", "kind": "up"}"#),
+            "kind must be one of above, below"
+        );
+        assert_eq!(
+            error(r#"{"name": "a", "kind": "above", "inner": {}}"#),
+            "inner.x is required"
+        );
+        assert_eq!(error("[]"), "the request body must be a JSON object");
+        assert_eq!(error(""), "the request body is empty: send a JSON object");
+        assert!(error("{").starts_with("the request body is not valid JSON"));
+        for message in [error(r#"{"name": "a", "kind": 1}"#), error("[]")] {
+            assert!(
+                !message.contains("Sample") && !message.contains("Kind"),
+                "{message}"
+            );
+        }
+    }
+}
