@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::process::{free_port, rss_mib, serve_command, wait_healthy, BIN};
-use common::TestServer;
+use common::{next_event, TestServer};
 use serde_json::json;
 
 fn serve(dir: &std::path::Path, port: u16) -> Child {
@@ -271,29 +271,6 @@ async fn the_event_stream_sends_a_snapshot_then_the_callers_fires() {
     }
     let unauthorized = s.client.get(s.url("/events")).send().await.unwrap();
     assert_eq!(unauthorized.status(), 401);
-}
-
-/// The next event's JSON data from a server-sent event stream.
-async fn next_event<S>(body: &mut S, buffer: &mut String) -> serde_json::Value
-where
-    S: futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin,
-{
-    use futures_util::StreamExt;
-    loop {
-        if let Some(end) = buffer.find("\n\n") {
-            let chunk: String = buffer.drain(..end + 2).collect();
-            if let Some(data) = chunk.lines().find_map(|l| l.strip_prefix("data: ")) {
-                return serde_json::from_str(data).unwrap();
-            }
-            continue;
-        }
-        let bytes = tokio::time::timeout(Duration::from_secs(10), body.next())
-            .await
-            .expect("no event within 10 s")
-            .expect("stream ended")
-            .unwrap();
-        buffer.push_str(&String::from_utf8_lossy(&bytes));
-    }
 }
 
 /// Every password check allocates argon2's 19 MiB; the server must give that memory back

@@ -241,6 +241,36 @@ pub struct Events {
     pub deliveries: tokio::sync::broadcast::Receiver<Delivered>,
 }
 
+/// The next event's JSON data from a server-sent event stream; `None` once the stream ended.
+pub async fn next_event_or_end<S>(body: &mut S, buffer: &mut String) -> Option<Value>
+where
+    S: futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin,
+{
+    use futures_util::StreamExt;
+    loop {
+        if let Some(end) = buffer.find("\n\n") {
+            let chunk: String = buffer.drain(..end + 2).collect();
+            if let Some(data) = chunk.lines().find_map(|l| l.strip_prefix("data: ")) {
+                return Some(serde_json::from_str(data).unwrap());
+            }
+            continue;
+        }
+        let bytes = tokio::time::timeout(std::time::Duration::from_secs(10), body.next())
+            .await
+            .expect("no event within 10 s")?
+            .ok()?;
+        buffer.push_str(&String::from_utf8_lossy(&bytes));
+    }
+}
+
+/// The next event's JSON data from a server-sent event stream.
+pub async fn next_event<S>(body: &mut S, buffer: &mut String) -> Value
+where
+    S: futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin,
+{
+    next_event_or_end(body, buffer).await.expect("stream ended")
+}
+
 /// Every error body is exactly `{"error": "<non-empty message>"}`.
 pub fn assert_error_shape(body: &Value) {
     let obj = body
