@@ -56,7 +56,8 @@ fn alert_over(i: usize, symbols: usize) -> Alert {
         created_at: 0,
         triggered_at: None,
         triggered_price: None,
-        notification: None,
+        channels: Vec::new(),
+        deliveries: Vec::new(),
     }
 }
 

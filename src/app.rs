@@ -13,12 +13,13 @@ use tokio_util::sync::CancellationToken;
 use crate::alerts::Alerts;
 use crate::api::{self, AppState, ListCache};
 use crate::auth::{self, Accounts, AuthError};
+use crate::channels::Channels;
 use crate::config::{Config, ConfigError};
 use crate::limits::Limits;
 use crate::market::{self, Prices};
 use crate::matcher::{self, Matcher, Work};
 use crate::metrics::{Metrics, SmtpState};
-use crate::notify::{Mailer, MailerError, Outbox};
+use crate::notify::{Guard, Mailer, MailerError, Outbox, Push, Senders};
 use crate::server::{self, nofile, ServerLimits};
 use crate::store::backup::DataDirLock;
 use crate::store::{Store, StoreError};
@@ -43,6 +44,8 @@ pub enum AppError {
     Auth(#[from] AuthError),
     #[error(transparent)]
     Mailer(#[from] MailerError),
+    #[error("cannot set up the HTTP client for notifications: {0}")]
+    Http(String),
     #[error(
         "{db} is missing, but {dir} has a JWT secret: this data dir held a database before, so \
          its data looks lost. Restore a backup (pricealert restore --from FILE), or start with \
@@ -76,6 +79,7 @@ pub struct App {
     work: mpsc::UnboundedReceiver<Work>,
     /// Poked by the alerts service when fires commit, so the outbox delivers at once.
     outbox_wake: Arc<Notify>,
+    senders: Senders,
 }
 
 impl App {
@@ -94,6 +98,25 @@ impl App {
             config.cache.ttl.get(),
             config.cache.max_bytes.get(),
         ));
+        let guard = Guard {
+            allow_private: config.notify.allow_private_targets,
+        };
+        let senders = Senders {
+            mailer: Mailer::from_config(&config.smtp)?,
+            push: Push::new(
+                guard,
+                config.notify.timeout.get(),
+                &config.notify.telegram_api_url,
+            )
+            .map_err(|err| AppError::Http(err.to_string()))?,
+            public_url: config.public_url(),
+        };
+        let channels = Channels::new(
+            store.clone(),
+            senders.clone(),
+            guard,
+            config.limits.max_channels_per_user,
+        );
         let (matcher, work) = Matcher::new();
         let metrics = Arc::new(Metrics::default());
         let prices = Arc::new(Prices::default());
@@ -117,6 +140,7 @@ impl App {
             store,
             accounts,
             alerts,
+            channels,
             lists,
             matcher,
             metrics,
@@ -129,6 +153,7 @@ impl App {
             _lock: lock,
             work,
             outbox_wake,
+            senders,
         })
     }
 
@@ -150,8 +175,9 @@ pub async fn run(
         _lock: lock,
         work,
         outbox_wake,
+        senders,
     } = app;
-    let tasks = start_background(&state, work, outbox_wake, background.clone()).await?;
+    let tasks = start_background(&state, work, outbox_wake, senders, background.clone()).await?;
     let limits = server_limits(&state.config);
     tracing::info!(%addr, docs = %format!("{}/docs", state.public_url), "pricealert is listening");
     let stopping = state.stopping.clone();
@@ -187,6 +213,7 @@ async fn start_background(
     state: &Arc<AppState>,
     work: mpsc::UnboundedReceiver<Work>,
     outbox_wake: Arc<Notify>,
+    senders: Senders,
     shutdown: CancellationToken,
 ) -> Result<JoinSet<()>, AppError> {
     let mut tasks = JoinSet::new();
@@ -214,25 +241,26 @@ async fn start_background(
         on_commit,
         shutdown.clone(),
     ));
-    match Mailer::from_config(&state.config.smtp)? {
-        Some(mailer) => {
-            let outbox = Outbox {
-                store: state.store.clone(),
-                mailer,
-                config: state.config.smtp.clone(),
-                public_url: state.public_url.clone(),
-                wake: outbox_wake,
-                events: state.deliveries.clone(),
-                metrics: state.metrics.clone(),
-            };
-            state.metrics.set_smtp(SmtpState::Ok);
-            tasks.spawn(outbox.run(shutdown.clone()));
-        }
-        None => tracing::warn!(
-            "smtp.host is not set: notifications are kept in the outbox as pending, and are \
-             sent once SMTP is configured and the server restarted"
-        ),
+    if senders.mailer.is_some() {
+        state.metrics.set_smtp(SmtpState::Ok);
+    } else {
+        tracing::warn!(
+            "smtp.host is not set: email notifications are kept in the outbox as pending, and \
+             are sent once SMTP is configured and the server restarted"
+        );
     }
+    let outbox = Outbox {
+        store: state.store.clone(),
+        senders,
+        config: state.config.smtp.clone(),
+        per_kind: state.config.notify.concurrency_per_kind,
+        per_channel: state.config.notify.concurrency_per_channel,
+        wake: outbox_wake,
+        events: state.deliveries.clone(),
+        metrics: state.metrics.clone(),
+        render_alert: api::render_alert(state.prices.clone()),
+    };
+    tasks.spawn(outbox.run(shutdown.clone()));
     if state.config.market.enabled {
         let cursors = state.store.market_cursors().await?;
         tasks.spawn(market::run(

@@ -4,6 +4,7 @@ pub mod alerts;
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod channels;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::domain::{ChannelKind, DeliveryStatus};
+
 /// Upper bounds of the request latency histogram, in seconds.
 const BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
@@ -41,6 +43,8 @@ pub struct Metrics {
     pub notifications_sent: AtomicU64,
     pub notifications_failed: AtomicU64,
     smtp: AtomicU8,
+    /// Delivery outcomes by channel kind and status (a fixed 6 × 3).
+    deliveries: [[AtomicU64; 3]; 6],
     connections: Mutex<BTreeMap<usize, Connection>>,
     /// Keyed by labels from fixed sets only (route, method, status), so the series are bounded.
     http: Mutex<BTreeMap<(&'static str, &'static str, u16), Histogram>>,
@@ -55,9 +59,18 @@ impl Default for Metrics {
             notifications_sent: AtomicU64::new(0),
             notifications_failed: AtomicU64::new(0),
             smtp: AtomicU8::new(SmtpState::NotConfigured as u8),
+            deliveries: Default::default(),
             connections: Mutex::new(BTreeMap::new()),
             http: Mutex::new(BTreeMap::new()),
         }
+    }
+}
+
+fn status_index(status: DeliveryStatus) -> usize {
+    match status {
+        DeliveryStatus::Pending => 0,
+        DeliveryStatus::Sent => 1,
+        DeliveryStatus::Failed => 2,
     }
 }
 
@@ -81,6 +94,15 @@ impl Metrics {
             2 => SmtpState::Failing,
             _ => SmtpState::NotConfigured,
         }
+    }
+
+    /// A delivery attempt ended with `status` (pending: to be retried).
+    pub fn delivery(&self, kind: ChannelKind, status: DeliveryStatus) {
+        let k = ChannelKind::ALL
+            .iter()
+            .position(|x| *x == kind)
+            .unwrap_or(0);
+        self.deliveries[k][status_index(status)].fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn connection(&self, id: usize, connected: bool) {
@@ -171,6 +193,24 @@ impl Metrics {
             "Notifications marked failed since start.",
             self.notifications_failed.load(Ordering::Relaxed),
         );
+        let _ = writeln!(
+            out,
+            "# HELP pricealert_delivery_attempts_total Delivery attempts since start by channel kind and outcome (pending: to be retried).\n\
+             # TYPE pricealert_delivery_attempts_total counter"
+        );
+        for (k, kind) in ChannelKind::ALL.iter().enumerate() {
+            for status in [
+                DeliveryStatus::Sent,
+                DeliveryStatus::Pending,
+                DeliveryStatus::Failed,
+            ] {
+                let _ = writeln!(
+                    out,
+                    "pricealert_delivery_attempts_total{{kind=\"{kind}\",status=\"{status}\"}} {}",
+                    self.deliveries[k][status_index(status)].load(Ordering::Relaxed)
+                );
+            }
+        }
         let conns = self
             .connections
             .lock()

@@ -90,7 +90,7 @@ fn rows(dir: &std::path::Path) -> (HashMap<i64, Row>, HashMap<i64, i64>) {
         .collect::<Result<HashMap<_, _>, _>>()
         .unwrap();
     let mut stmt = conn
-        .prepare("SELECT alert_id, COUNT(*) FROM notifications GROUP BY alert_id")
+        .prepare("SELECT alert_id, COUNT(*) FROM deliveries GROUP BY alert_id")
         .unwrap();
     let notes = stmt
         .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
@@ -257,7 +257,7 @@ async fn survives_sigkill_at_random_moments() {
     let pending = {
         let conn = rusqlite::Connection::open(dir.path().join("pricealert.db")).unwrap();
         conn.query_row(
-            "SELECT COUNT(*) FROM notifications WHERE status = 'pending'",
+            "SELECT COUNT(*) FROM deliveries WHERE status = 'pending'",
             [],
             |r| r.get::<_, i64>(0),
         )

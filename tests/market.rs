@@ -46,7 +46,7 @@ async fn status_of(s: &TestServer, token: &str, id: i64) -> Value {
 fn notification_rows(s: &TestServer, id: i64) -> i64 {
     let conn = rusqlite::Connection::open(s.data_dir.join("pricealert.db")).unwrap();
     conn.query_row(
-        "SELECT COUNT(*) FROM notifications WHERE alert_id = ?1",
+        "SELECT COUNT(*) FROM deliveries WHERE alert_id = ?1",
         [id],
         |r| r.get(0),
     )

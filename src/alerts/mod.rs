@@ -15,7 +15,9 @@ use tokio::sync::{broadcast, Notify};
 
 pub use events::AlertEvent;
 
-use crate::domain::{Alert, AlertId, Condition, NewAlert, Price, Status, Symbol, UserId};
+use crate::domain::{
+    Alert, AlertId, ChannelId, Condition, NewAlert, Price, Status, Symbol, UserId,
+};
 use crate::market::Prices;
 use crate::matcher::Matcher;
 use crate::metrics::Metrics;
@@ -30,8 +32,19 @@ pub enum AlertError {
     UnknownSymbol(Symbol),
     #[error("alert {0} not found")]
     NotFound(AlertId),
+    #[error("channel {0} is not one of your channels")]
+    UnknownChannel(i64),
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(StoreError),
+}
+
+impl From<StoreError> for AlertError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::UnknownChannel(id) => AlertError::UnknownChannel(id),
+            other => AlertError::Store(other),
+        }
+    }
 }
 
 /// What a user asks for, checked for shape by the caller; the condition may be left open.
@@ -41,6 +54,8 @@ pub struct AlertRequest {
     pub target: Price,
     /// `None`: the last known price decides (see `Condition::for_target`).
     pub condition: Option<Condition>,
+    /// The channels to notify; empty: every enabled channel of the user.
+    pub channels: Vec<ChannelId>,
 }
 
 /// Called with the owner whenever one of their alerts changed, before the change is answered:
@@ -99,6 +114,7 @@ impl Alerts {
             symbol: request.symbol,
             target: request.target,
             condition,
+            channels: request.channels,
         };
         let alert = self
             .store

@@ -90,6 +90,9 @@ pub struct AlertCreate {
     /// Omit it (or send null) to let the current price decide.
     #[serde(default)]
     pub condition: Option<Nullable<ConditionIn>>,
+    /// Ids of your channels to notify; omit it for all of your enabled channels.
+    #[serde(default)]
+    pub channels: Option<Vec<i64>>,
 }
 
 #[derive(Debug, Clone, Object)]
@@ -109,8 +112,26 @@ pub struct AlertOut {
     pub triggered_price: Nullable<String>,
     /// The symbol's last known price, when one is known (lists may lag by `cache.ttl`).
     pub current_price: Nullable<String>,
-    /// The email sent when the alert fired; null until then.
+    /// Ids of the channels it notifies.
+    pub channels: Vec<i64>,
+    /// The latest fire's deliveries summed up (pending while any is pending, else failed if
+    /// any failed, else sent); null until it fired.
     pub notification: Nullable<NotificationOut>,
+    /// The latest fire's delivery through each channel; empty until it fired.
+    pub notifications: Vec<ChannelDeliveryOut>,
+}
+
+#[derive(Debug, Clone, Object)]
+pub struct ChannelDeliveryOut {
+    pub channel_id: i64,
+    pub kind: String,
+    pub status: DeliveryOut,
+    /// Delivery attempts so far.
+    pub attempts: i64,
+    /// What the service answered, or the error, last time it failed.
+    pub last_error: Nullable<String>,
+    /// RFC 3339, UTC.
+    pub sent_at: Nullable<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
@@ -119,8 +140,18 @@ pub enum DeliveryOut {
     /// Waiting to be sent (or to be retried).
     Pending,
     Sent,
-    /// Refused by the mail server, or still failing after `smtp.give_up_after`.
+    /// Refused by the service, or still failing after `smtp.give_up_after`.
     Failed,
+}
+
+impl DeliveryOut {
+    fn from(status: DeliveryStatus) -> Self {
+        match status {
+            DeliveryStatus::Pending => DeliveryOut::Pending,
+            DeliveryStatus::Sent => DeliveryOut::Sent,
+            DeliveryStatus::Failed => DeliveryOut::Failed,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Object)]
@@ -128,7 +159,7 @@ pub struct NotificationOut {
     pub status: DeliveryOut,
     /// Delivery attempts so far.
     pub attempts: i64,
-    /// The mail server's reply or the error of the last failed attempt.
+    /// The error of a delivery that is not sent.
     pub last_error: Nullable<String>,
     /// RFC 3339, UTC.
     pub sent_at: Nullable<String>,
@@ -166,20 +197,36 @@ impl AlertOut {
             triggered_at: alert.triggered_at.map(format_millis).into(),
             triggered_price: alert.triggered_price.map(|p| p.to_string()).into(),
             current_price: prices.get(&alert.symbol).map(|(p, _)| p.to_string()).into(),
+            channels: alert.channels.iter().map(|c| c.0).collect(),
             notification: alert
-                .notification
-                .as_ref()
+                .notification()
                 .map(|n| NotificationOut {
-                    status: match n.status {
-                        DeliveryStatus::Pending => DeliveryOut::Pending,
-                        DeliveryStatus::Sent => DeliveryOut::Sent,
-                        DeliveryStatus::Failed => DeliveryOut::Failed,
-                    },
+                    status: DeliveryOut::from(n.status),
                     attempts: n.attempts,
-                    last_error: n.last_error.clone().into(),
+                    last_error: n.last_error.into(),
                     sent_at: n.sent_at.map(format_millis).into(),
                 })
                 .into(),
+            notifications: alert
+                .deliveries
+                .iter()
+                .map(|d| ChannelDeliveryOut {
+                    channel_id: d.channel_id.0,
+                    kind: d.kind.to_string(),
+                    status: DeliveryOut::from(d.status),
+                    attempts: d.attempts,
+                    last_error: d.last_error.clone().into(),
+                    sent_at: d.sent_at.map(format_millis).into(),
+                })
+                .collect(),
         }
     }
+}
+
+/// The alert as `GET /alerts/{id}/` shows it, for webhook bodies.
+pub fn render_alert(prices: std::sync::Arc<Prices>) -> crate::notify::RenderAlert {
+    std::sync::Arc::new(move |alert: &Alert| {
+        poem_openapi::types::ToJSON::to_json(&AlertOut::new(alert, &prices))
+            .unwrap_or(serde_json::Value::Null)
+    })
 }

@@ -16,7 +16,7 @@ use super::text::SymbolText;
 use super::ApiTags;
 use super::AppState;
 use crate::alerts::AlertRequest;
-use crate::domain::{AlertId, Symbol, UserId};
+use crate::domain::{AlertId, ChannelId, Symbol, UserId};
 use crate::store::AlertFilter;
 
 pub const DEFAULT_PAGE_SIZE: u64 = 10;
@@ -74,6 +74,12 @@ impl AlertsApi {
                 .to_price()
                 .map_err(ApiError::bad_request)?,
             condition: body.condition.and_then(|c| c.0).map(ConditionIn::condition),
+            channels: body
+                .channels
+                .unwrap_or_default()
+                .into_iter()
+                .map(ChannelId)
+                .collect(),
         };
         let alert = state.alerts.create(user, request).await?;
         Ok(AlertCreated::Created(Json(AlertOut::new(

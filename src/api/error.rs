@@ -9,6 +9,7 @@ use poem_openapi::{ApiResponse, Object};
 
 use crate::alerts::AlertError;
 use crate::auth::AuthError;
+use crate::channels::ChannelError;
 use crate::store::StoreError;
 
 #[derive(Debug, Clone, Object)]
@@ -104,7 +105,7 @@ impl IntoResponse for ApiError {
 }
 
 /// The statuses any operation may answer with, each documented with the error body.
-const DOCUMENTED: [(u16, &str); 10] = [
+const DOCUMENTED: [(u16, &str); 11] = [
     (
         400,
         "Invalid input: malformed JSON, a failed validation or a bad parameter",
@@ -114,12 +115,16 @@ const DOCUMENTED: [(u16, &str); 10] = [
     (405, "Method not allowed on this path"),
     (
         409,
-        "Conflict: the username or email is already taken, or the alert limit is reached",
+        "Conflict: the username or email is already taken, or the alert or channel limit is reached",
     ),
     (413, "Request body larger than 16 KiB"),
     (415, "Content type is not application/json"),
     (429, "Too many requests: slow down"),
     (500, "Internal error (details are in the server log only)"),
+    (
+        502,
+        "A channel's test message was not accepted: what the service answered",
+    ),
     (
         503,
         "Busy (too many password checks queued) or the database cannot be written; retry later",
@@ -155,6 +160,13 @@ impl From<StoreError> for ApiError {
         match err {
             StoreError::Conflict(field) => {
                 ApiError::new(StatusCode::CONFLICT, format!("{field} is already taken"))
+            }
+            StoreError::ChannelLimit(max) => ApiError::new(
+                StatusCode::CONFLICT,
+                format!("channel limit reached: at most {max} channels; delete one first"),
+            ),
+            StoreError::UnknownChannel(id) => {
+                ApiError::bad_request(format!("channel {id} is not one of your channels"))
             }
             StoreError::AlertLimit(max) => ApiError::new(
                 StatusCode::CONFLICT,
@@ -198,7 +210,21 @@ impl From<AlertError> for ApiError {
         match err {
             AlertError::UnknownSymbol(_) => ApiError::bad_request(err.to_string()),
             AlertError::NotFound(_) => ApiError::not_found(err.to_string()),
+            AlertError::UnknownChannel(_) => ApiError::bad_request(err.to_string()),
             AlertError::Store(store) => store.into(),
+        }
+    }
+}
+
+impl From<ChannelError> for ApiError {
+    fn from(err: ChannelError) -> Self {
+        match err {
+            ChannelError::Invalid(message) | ChannelError::Refused(message) => {
+                ApiError::bad_request(message)
+            }
+            ChannelError::NotFound(_) => ApiError::not_found(err.to_string()),
+            ChannelError::NotDelivered(answer) => ApiError::new(StatusCode::BAD_GATEWAY, answer),
+            ChannelError::Store(store) => store.into(),
         }
     }
 }

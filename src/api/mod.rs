@@ -6,6 +6,8 @@ mod auth;
 mod bearer;
 mod body;
 mod cached_json;
+mod channel_types;
+mod channels;
 mod csp;
 mod duplicate_keys;
 pub mod error;
@@ -27,6 +29,7 @@ use poem::middleware::{CatchPanic, NormalizePath, TrailingSlash};
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::{OpenApiService, Tags};
 
+pub use alert_types::render_alert;
 pub use alerts::ListKey;
 pub use list_cache::ListCache;
 pub use middleware::MAX_BODY;
@@ -38,6 +41,8 @@ pub enum ApiTags {
     Auth,
     /// Your price alerts.
     Alerts,
+    /// Where you are told: email, webhook, ntfy, Telegram, Discord, Gotify.
+    Channels,
     /// Last prices from the exchange.
     Prices,
     /// Liveness.
@@ -48,6 +53,7 @@ type Apis = (
     health::HealthApi,
     auth::AuthApi,
     alerts::AlertsApi,
+    channels::ChannelsApi,
     prices::PricesApi,
     live::LiveApi,
     crate::web::WebPage,
@@ -63,6 +69,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             health::HealthApi,
             auth::AuthApi,
             alerts::AlertsApi,
+            channels::ChannelsApi,
             prices::PricesApi,
             live::LiveApi,
             crate::web::WebPage,

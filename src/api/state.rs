@@ -11,6 +11,7 @@ use super::alerts::ListKey;
 use super::list_cache::ListCache;
 use crate::alerts::Alerts;
 use crate::auth::Accounts;
+use crate::channels::Channels;
 use crate::config::Config;
 use crate::limits::Limits;
 use crate::market::Prices;
@@ -24,6 +25,7 @@ pub struct AppState {
     pub store: Store,
     pub accounts: Accounts,
     pub alerts: Alerts,
+    pub channels: Channels,
     /// Serialized list pages per user; the alerts service invalidates a user's on every change.
     pub lists: Arc<ListCache<ListKey, Bytes>>,
     pub matcher: Arc<Matcher>,

@@ -22,6 +22,9 @@ pub struct LimitsConfig {
     /// Alerts a user may have that are not deleted.
     #[serde(deserialize_with = "flexible::deserialize")]
     pub max_alerts_per_user: u32,
+    /// Notification channels a user may have (the email channel included).
+    #[serde(deserialize_with = "flexible::deserialize")]
+    pub max_channels_per_user: u32,
     /// Live event streams (`GET /events`) a user may have open at once.
     #[serde(deserialize_with = "flexible::deserialize")]
     pub max_streams_per_user: u32,
@@ -46,6 +49,7 @@ impl Default for LimitsConfig {
             api_per_user: rate("600/1m"),
             max_alerts_per_user: 100,
             max_streams_per_user: 10,
+            max_channels_per_user: 10,
             max_tracked_keys: 100_000,
         }
     }

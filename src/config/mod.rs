@@ -6,6 +6,7 @@ mod duration;
 mod flexible;
 mod limits;
 mod market;
+mod notify;
 mod rate;
 mod secret;
 mod smtp;
@@ -20,6 +21,7 @@ pub use bytes::ByteSize;
 pub use duration::HumanDuration;
 pub use limits::LimitsConfig;
 pub use market::MarketConfig;
+pub use notify::NotifyConfig;
 pub use rate::Rate;
 pub use secret::{Secret, REDACTED};
 pub use smtp::{SmtpConfig, SmtpSecurity};
@@ -38,6 +40,7 @@ pub struct Config {
     pub cache: CacheConfig,
     pub market: MarketConfig,
     pub smtp: SmtpConfig,
+    pub notify: NotifyConfig,
     pub limits: LimitsConfig,
 }
 
@@ -375,6 +378,29 @@ impl Config {
             return Err(invalid(
                 "smtp.retry_max",
                 "must be at least smtp.retry_initial, which must be > 0",
+            ));
+        }
+        if !(self.notify.telegram_api_url.starts_with("http://")
+            || self.notify.telegram_api_url.starts_with("https://"))
+        {
+            return Err(invalid(
+                "notify.telegram_api_url",
+                "must be an http:// or https:// URL",
+            ));
+        }
+        if self.notify.timeout.get().is_zero() {
+            return Err(invalid("notify.timeout", "must be longer than 0s"));
+        }
+        if self.notify.concurrency_per_kind == 0 || self.notify.concurrency_per_channel == 0 {
+            return Err(invalid(
+                "notify.concurrency_per_kind",
+                "notify.concurrency_per_kind and concurrency_per_channel must be at least 1",
+            ));
+        }
+        if self.limits.max_channels_per_user == 0 {
+            return Err(invalid(
+                "limits.max_channels_per_user",
+                "must be at least 1",
             ));
         }
         if self.limits.max_alerts_per_user == 0 {

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::{Price, Symbol};
+use super::{ChannelId, ChannelKind, Price, Symbol};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct AlertId(pub i64);
@@ -85,14 +85,55 @@ text_enum!(Condition { Above => "above", Below => "below", Cross => "cross" });
 text_enum!(Status { Created => "created", Triggered => "triggered", Deleted => "deleted" });
 text_enum!(DeliveryStatus { Pending => "pending", Sent => "sent", Failed => "failed" });
 
-/// The notification of a fired alert.
+/// One channel's delivery of a fire.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    pub channel_id: ChannelId,
+    pub kind: ChannelKind,
+    pub status: DeliveryStatus,
+    pub attempts: i64,
+    /// What the service (or SMTP server) answered, or the connection error, last time it failed.
+    pub last_error: Option<String>,
+    pub sent_at: Option<i64>,
+}
+
+/// The deliveries of a fire, summed up: pending while any is pending, else failed if any
+/// failed, else sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Notification {
     pub status: DeliveryStatus,
     pub attempts: i64,
-    /// The SMTP server's reply or the connection error of the last failed attempt.
+    /// The last error of a delivery that is not sent.
     pub last_error: Option<String>,
+    /// When the last delivery was sent, once all are.
     pub sent_at: Option<i64>,
+}
+
+impl Notification {
+    pub fn summarize(deliveries: &[Delivery]) -> Option<Self> {
+        if deliveries.is_empty() {
+            return None;
+        }
+        let any = |status| deliveries.iter().any(|d| d.status == status);
+        let status = if any(DeliveryStatus::Pending) {
+            DeliveryStatus::Pending
+        } else if any(DeliveryStatus::Failed) {
+            DeliveryStatus::Failed
+        } else {
+            DeliveryStatus::Sent
+        };
+        Some(Self {
+            status,
+            attempts: deliveries.iter().map(|d| d.attempts).sum(),
+            last_error: deliveries
+                .iter()
+                .filter(|d| d.status != DeliveryStatus::Sent)
+                .find_map(|d| d.last_error.clone()),
+            sent_at: (status == DeliveryStatus::Sent)
+                .then(|| deliveries.iter().filter_map(|d| d.sent_at).max())
+                .flatten(),
+        })
+    }
 }
 
 /// An alert as stored. Times are milliseconds since the Unix epoch.
@@ -107,8 +148,17 @@ pub struct Alert {
     pub created_at: i64,
     pub triggered_at: Option<i64>,
     pub triggered_price: Option<Price>,
-    /// Present once the alert fired.
-    pub notification: Option<Notification>,
+    /// The channels it notifies.
+    pub channels: Vec<ChannelId>,
+    /// Each channel's delivery of the latest fire; empty before it fired.
+    pub deliveries: Vec<Delivery>,
+}
+
+impl Alert {
+    /// The latest fire's deliveries summed up; `None` before it fired.
+    pub fn notification(&self) -> Option<Notification> {
+        Notification::summarize(&self.deliveries)
+    }
 }
 
 /// What a user asks for; validated, not yet stored.
@@ -117,11 +167,32 @@ pub struct NewAlert {
     pub symbol: Symbol,
     pub target: Price,
     pub condition: Condition,
+    /// Checked to be the owner's channels.
+    pub channels: Vec<ChannelId>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deliveries_sum_up_to_one_status() {
+        let d = |status, at| Delivery {
+            channel_id: ChannelId(1),
+            kind: ChannelKind::Webhook,
+            status,
+            attempts: 1,
+            last_error: (status != DeliveryStatus::Sent).then(|| "boom".to_string()),
+            sent_at: at,
+        };
+        use DeliveryStatus::*;
+        let sum = |ds: &[Delivery]| Notification::summarize(ds).map(|n| n.status);
+        assert_eq!(sum(&[]), None);
+        assert_eq!(sum(&[d(Sent, Some(5)), d(Pending, None)]), Some(Pending));
+        assert_eq!(sum(&[d(Sent, Some(5)), d(Failed, None)]), Some(Failed));
+        let all = Notification::summarize(&[d(Sent, Some(5)), d(Sent, Some(9))]).unwrap();
+        assert_eq!((all.status, all.sent_at, all.attempts), (Sent, Some(9), 2));
+    }
 
     #[test]
     fn the_last_price_chooses_the_side() {

@@ -2,13 +2,15 @@
 
 pub mod account;
 mod alert;
+pub mod channel;
 mod fire;
 mod price;
 pub mod symbol;
 
 pub use alert::{
-    Alert, AlertId, Condition, DeliveryStatus, NewAlert, Notification, Status, UserId,
+    Alert, AlertId, Condition, Delivery, DeliveryStatus, NewAlert, Notification, Status, UserId,
 };
+pub use channel::{Channel, ChannelFields, ChannelId, ChannelKind, ChannelSettings};
 pub use fire::{Cursor, Fired, Resolved};
 pub use price::{Price, PriceError};
 pub use symbol::{is_exchange_symbol, Symbol};

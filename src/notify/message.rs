@@ -1,34 +1,19 @@
-//! The email for a fired alert: a plain-text body with an HTML alternative. Every value in it
-//! was validated on the way in (symbols, prices, usernames, addresses), lettre encodes the
-//! headers, and the HTML escapes what it shows: nothing a user typed can add a header.
+//! The email of a notice: a plain-text body with an HTML alternative. Every value in it was
+//! validated on the way in (symbols, prices, usernames, addresses), lettre encodes the headers,
+//! and the HTML escapes what it shows: nothing a user typed can add a header.
 
 use lettre::message::{Mailbox, MultiPart};
 use lettre::Message;
 
-use crate::clock::format_millis;
-use crate::domain::Condition;
-use crate::store::OutboxItem;
+use super::notice::{Notice, NoticeKind};
 
-/// The stable `Message-ID` of a notification: a resend carries the same one, so mail clients
-/// can tell a duplicate.
-pub fn message_id(item: &OutboxItem, from: &Mailbox) -> String {
-    format!(
-        "<alert-{}.notification-{}@{}>",
-        item.alert_id,
-        item.id,
-        from.email.domain()
-    )
+/// The stable `Message-ID` of a delivery: a resend carries the same one, so mail clients can
+/// tell a duplicate.
+pub fn message_id(delivery_key: &str, from: &Mailbox) -> String {
+    format!("<{delivery_key}@{}>", from.email.domain())
 }
 
-pub fn subject(item: &OutboxItem) -> String {
-    match item.condition {
-        Condition::Above => format!("{} rose above {}", item.symbol, item.target),
-        Condition::Below => format!("{} fell below {}", item.symbol, item.target),
-        Condition::Cross => format!("{} reached {}", item.symbol, item.target),
-    }
-}
-
-fn escape(text: &str) -> String {
+pub fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -36,65 +21,63 @@ fn escape(text: &str) -> String {
         .replace('\'', "&#39;")
 }
 
-pub fn compose(item: &OutboxItem, from: &Mailbox, public_url: &str) -> Result<Message, String> {
-    let to: Mailbox = item
-        .email
+/// The email of `notice` to `address`; `key` makes its Message-ID.
+pub fn compose(
+    notice: &Notice,
+    address: &str,
+    key: &str,
+    from: &Mailbox,
+    public_url: &str,
+) -> Result<Message, String> {
+    let to: Mailbox = address
         .parse()
-        .map_err(|e| format!("recipient address {:?} is not usable: {e}", item.email))?;
-    let price = item
-        .triggered_price
-        .map(|p| p.to_string())
-        .unwrap_or_else(|| "unknown".into());
-    let time = item
-        .triggered_at
-        .map(|t| format_millis(t).replace('T', " ").replace('Z', " UTC"))
-        .unwrap_or_else(|| "unknown".into());
-    let link = format!("{public_url}/#alert-{}", item.alert_id);
+        .map_err(|e| format!("recipient address {address:?} is not usable: {e}"))?;
     let manage = format!("{public_url}/");
-    let condition = format!("{} {}", item.condition, item.target);
-    let subject = subject(item);
+    let closing = match notice.kind {
+        NoticeKind::Triggered => "Alerts fire once. To be told again, create a new alert.",
+        NoticeKind::Test => "Alerts that fire will be sent here.",
+    };
+    let mut details = String::new();
+    let mut rows = String::new();
+    for (label, value) in &notice.details {
+        details.push_str(&format!("{:<13} {value}\n", format!("{label}:")));
+        rows.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td></tr>",
+            escape(label),
+            escape(value)
+        ));
+    }
     let text = format!(
         "Hello {user},\n\n\
-         {subject}.\n\n\
-         Symbol:       {symbol}\n\
-         Condition:    {condition}\n\
-         Trade price:  {price}\n\
-         Time:         {time}\n\n\
+         {headline}.\n\n\
+         {details}\n\
          The alert: {link}\n\n\
-         Alerts fire once. To be told again, create a new alert. Manage your alerts at {manage}\n\
+         {closing} Manage your alerts at {manage}\n\
          (or through the API documented at {public_url}/docs).\n\n\
          -- pricealert\n",
-        user = item.username,
-        symbol = item.symbol,
+        user = notice.username,
+        headline = notice.headline,
+        link = notice.link,
     );
     let html = format!(
         "<!doctype html><html><body style=\"font-family:sans-serif\">\
          <p>Hello {user},</p>\
-         <p><strong>{subject}.</strong></p>\
-         <table cellpadding=\"4\">\
-         <tr><td>Symbol</td><td>{symbol}</td></tr>\
-         <tr><td>Condition</td><td>{condition}</td></tr>\
-         <tr><td>Trade price</td><td>{price}</td></tr>\
-         <tr><td>Time</td><td>{time}</td></tr>\
-         </table>\
+         <p><strong>{headline}.</strong></p>\
+         <table cellpadding=\"4\">{rows}</table>\
          <p><a href=\"{link}\">See the alert</a></p>\
-         <p>Alerts fire once. To be told again, create a new alert. \
-         <a href=\"{manage}\">Manage your alerts</a>.</p>\
+         <p>{closing} <a href=\"{manage}\">Manage your alerts</a>.</p>\
          <p>&mdash; pricealert</p></body></html>",
-        user = escape(&item.username),
-        subject = escape(&subject),
-        symbol = escape(item.symbol.as_str()),
-        condition = escape(&condition),
-        price = escape(&price),
-        time = escape(&time),
-        link = escape(&link),
+        user = escape(&notice.username),
+        headline = escape(&notice.headline),
+        link = escape(&notice.link),
+        closing = escape(closing),
         manage = escape(&manage),
     );
     Message::builder()
         .from(from.clone())
         .to(to)
-        .subject(subject)
-        .message_id(Some(message_id(item, from)))
+        .subject(notice.title.clone())
+        .message_id(Some(message_id(key, from)))
         .multipart(MultiPart::alternative_plain_html(text, html))
         .map_err(|e| format!("cannot build the message: {e}"))
 }
@@ -102,40 +85,61 @@ pub fn compose(item: &OutboxItem, from: &Mailbox, public_url: &str) -> Result<Me
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{AlertId, Price, Symbol, UserId};
+    use crate::domain::{
+        AlertId, Channel, ChannelId, ChannelSettings, Condition, Price, Symbol, UserId,
+    };
+    use crate::store::DueDelivery;
 
-    fn item(condition: Condition) -> OutboxItem {
-        OutboxItem {
+    fn delivery(condition: Condition) -> DueDelivery {
+        DueDelivery {
             id: 7,
+            key: "k7".into(),
             alert_id: AlertId(42),
             user_id: UserId(1),
             attempts: 0,
             created_at: 0,
-            email: "bob@example.com".into(),
             username: "bob".into(),
+            channel: Channel {
+                id: ChannelId(3),
+                user_id: UserId(1),
+                name: "Email".into(),
+                enabled: true,
+                created_at: 0,
+                settings: ChannelSettings::Email {
+                    address: "bob@example.com".into(),
+                },
+            },
             symbol: Symbol::parse("BTCUSDT").unwrap(),
             condition,
             target: Price::parse("65000").unwrap(),
-            triggered_price: Some(Price::parse("65000.01").unwrap()),
-            triggered_at: Some(1_672_515_782_136),
+            price: Price::parse("65000.01").unwrap(),
+            fired_at: 1_672_515_782_136,
         }
     }
 
     #[test]
     fn subjects_say_what_happened() {
-        assert_eq!(subject(&item(Condition::Above)), "BTCUSDT rose above 65000");
-        assert_eq!(subject(&item(Condition::Below)), "BTCUSDT fell below 65000");
+        let n = Notice::for_delivery(&delivery(Condition::Above), "https://a.example");
+        assert_eq!(n.headline, "BTCUSDT rose above 65000 — traded at 65000.01");
+        let n = Notice::for_delivery(&delivery(Condition::Below), "https://a.example");
+        assert!(n.headline.starts_with("BTCUSDT fell below 65000"));
     }
 
     #[test]
     fn message_has_both_bodies_and_a_stable_id() {
         let from: Mailbox = "pricealert <alerts@example.org>".parse().unwrap();
-        let msg = compose(&item(Condition::Above), &from, "https://alerts.example.org").unwrap();
+        let d = delivery(Condition::Above);
+        let notice = Notice::for_delivery(&d, "https://alerts.example.org");
+        let msg = compose(
+            &notice,
+            "bob@example.com",
+            &d.key,
+            &from,
+            "https://alerts.example.org",
+        )
+        .unwrap();
         let raw = String::from_utf8(msg.formatted()).unwrap();
-        assert!(
-            raw.contains("Message-ID: <alert-42.notification-7@example.org>"),
-            "{raw}"
-        );
+        assert!(raw.contains("Message-ID: <k7@example.org>"), "{raw}");
         assert!(raw.contains("Subject: BTCUSDT rose above 65000"));
         assert!(raw.contains("text/plain") && raw.contains("text/html"));
         assert!(raw.contains("https://alerts.example.org/#alert-42"));

@@ -1,19 +1,21 @@
-//! The `alerts` table.
+//! The `alerts` table, with each alert's channels and its latest fire's deliveries.
+
+use std::collections::HashMap;
 
 use rusqlite::types::Type;
-use rusqlite::{params, OptionalExtension, Row};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 
+use super::channels::{link_channels, resolve_channels};
 use super::{Store, StoreError};
 use crate::clock::now_millis;
 use crate::domain::{
-    Alert, AlertId, Condition, DeliveryStatus, NewAlert, Notification, Price, Status, Symbol,
-    UserId,
+    Alert, AlertId, ChannelId, ChannelKind, Condition, Delivery, DeliveryStatus, NewAlert, Price,
+    Status, Symbol, UserId,
 };
 
-/// An alert's columns and its notification's, from `alerts a LEFT JOIN notifications n`.
-const COLUMNS: &str = "a.id, a.user_id, a.symbol, a.target_price, a.condition, a.status, \
-    a.created_at, a.triggered_at, a.triggered_price, n.status, n.attempts, n.last_error, n.sent_at";
-const FROM: &str = "alerts a LEFT JOIN notifications n ON n.alert_id = a.id";
+/// An alert's own columns, as `alert_from_row` reads them.
+pub(super) const COLUMNS: &str = "id, user_id, symbol, target_price, condition, status, \
+    created_at, triggered_at, triggered_price";
 
 /// Which of a user's alerts to list. `status: None` means every alert that is not deleted.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -29,7 +31,8 @@ pub struct AlertPage {
 }
 
 impl Store {
-    /// Stores a new armed alert, unless the user already has `max` that are not deleted.
+    /// Stores a new armed alert with its channels (checked to be the user's; by default all of
+    /// the user's enabled ones), unless the user already has `max` alerts that are not deleted.
     pub async fn create_alert(
         &self,
         user: UserId,
@@ -45,6 +48,7 @@ impl Store {
             if live >= i64::from(max) {
                 return Err(StoreError::AlertLimit(max));
             }
+            let channels = resolve_channels(tx, user, &new.channels)?;
             let now = now_millis();
             tx.prepare_cached(
                 "INSERT INTO alerts (user_id, symbol, target_price, condition, status, created_at)
@@ -57,8 +61,10 @@ impl Store {
                 new.condition.as_str(),
                 now
             ])?;
+            let id = tx.last_insert_rowid();
+            link_channels(tx, id, &channels)?;
             Ok(Alert {
-                id: AlertId(tx.last_insert_rowid()),
+                id: AlertId(id),
                 user_id: user,
                 symbol: new.symbol,
                 target: new.target,
@@ -67,7 +73,8 @@ impl Store {
                 created_at: now,
                 triggered_at: None,
                 triggered_price: None,
-                notification: None,
+                channels,
+                deliveries: Vec::new(),
             })
         })
         .await
@@ -76,10 +83,14 @@ impl Store {
     /// The user's alert with that id, deleted ones included; someone else's is `None`.
     pub async fn get_alert(&self, user: UserId, id: AlertId) -> Result<Option<Alert>, StoreError> {
         self.read(move |conn| {
-            let sql = format!("SELECT {COLUMNS} FROM {FROM} WHERE a.id = ?1 AND a.user_id = ?2");
-            Ok(conn
-                .query_row(&sql, params![id.0, user.0], alert_with_notification)
-                .optional()?)
+            let sql = format!("SELECT {COLUMNS} FROM alerts WHERE id = ?1 AND user_id = ?2");
+            let alert = conn
+                .prepare_cached(&sql)?
+                .query_row(params![id.0, user.0], alert_from_row)
+                .optional()?;
+            let mut alerts: Vec<Alert> = alert.into_iter().collect();
+            attach(conn, &mut alerts)?;
+            Ok(alerts.pop())
         })
         .await
     }
@@ -101,16 +112,15 @@ impl Store {
                 .prepare_cached(&format!("SELECT COUNT(*) FROM alerts {WHERE}"))?
                 .query_row(params![user.0, status, filter.symbol], |row| row.get(0))?;
             let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM {FROM} WHERE a.id IN \
-                 (SELECT id FROM alerts {WHERE} ORDER BY id DESC LIMIT ?4 OFFSET ?5) \
-                 ORDER BY a.id DESC"
+                "SELECT {COLUMNS} FROM alerts {WHERE} ORDER BY id DESC LIMIT ?4 OFFSET ?5"
             ))?;
-            let alerts = stmt
+            let mut alerts = stmt
                 .query_map(
                     params![user.0, status, filter.symbol, limit, offset],
-                    alert_with_notification,
+                    alert_from_row,
                 )?
                 .collect::<Result<Vec<_>, _>>()?;
+            attach(conn, &mut alerts)?;
             Ok(AlertPage { alerts, count })
         })
         .await
@@ -131,8 +141,10 @@ impl Store {
             if changed == 0 {
                 return Ok(None);
             }
-            let sql = format!("SELECT {COLUMNS} FROM {FROM} WHERE a.id = ?1");
-            Ok(Some(tx.query_row(&sql, [id.0], alert_with_notification)?))
+            let sql = format!("SELECT {COLUMNS} FROM alerts WHERE id = ?1");
+            let mut alerts = vec![tx.query_row(&sql, [id.0], alert_from_row)?];
+            attach(tx, &mut alerts)?;
+            Ok(alerts.pop())
         })
         .await
     }
@@ -142,6 +154,7 @@ fn bad_column(index: usize, what: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(index, Type::Text, what.to_string().into())
 }
 
+/// An alert from `COLUMNS`, without its channels and deliveries (see `attach`).
 pub(super) fn alert_from_row(row: &Row<'_>) -> rusqlite::Result<Alert> {
     let symbol: String = row.get(2)?;
     let target: String = row.get(3)?;
@@ -160,22 +173,55 @@ pub(super) fn alert_from_row(row: &Row<'_>) -> rusqlite::Result<Alert> {
         triggered_price: triggered_price
             .map(|p| Price::parse(&p).map_err(|_| bad_column(8, "triggered_price")))
             .transpose()?,
-        notification: None,
+        channels: Vec::new(),
+        deliveries: Vec::new(),
     })
 }
 
-/// `alert_from_row` plus the notification columns that follow (absent without a fire).
-fn alert_with_notification(row: &Row<'_>) -> rusqlite::Result<Alert> {
-    let mut alert = alert_from_row(row)?;
-    let status: Option<String> = row.get(9)?;
-    if let Some(status) = status {
-        alert.notification = Some(Notification {
-            status: DeliveryStatus::parse(&status)
-                .ok_or_else(|| bad_column(9, "notification status"))?,
-            attempts: row.get(10)?,
-            last_error: row.get(11)?,
-            sent_at: row.get(12)?,
+/// Fills in each alert's channels and its latest fire's deliveries: two queries for the lot.
+pub(super) fn attach(conn: &Connection, alerts: &mut [Alert]) -> Result<(), StoreError> {
+    if alerts.is_empty() {
+        return Ok(());
+    }
+    let ids = serde_json::to_string(&alerts.iter().map(|a| a.id.0).collect::<Vec<_>>())
+        .map_err(|err| StoreError::Task(err.to_string()))?;
+    let at: HashMap<i64, usize> = alerts
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.id.0, i))
+        .collect();
+    let mut channels = conn.prepare_cached(
+        "SELECT alert_id, channel_id FROM alert_channels
+         WHERE alert_id IN (SELECT value FROM json_each(?1)) ORDER BY alert_id, channel_id",
+    )?;
+    let mut rows = channels.query([&ids])?;
+    while let Some(row) = rows.next()? {
+        if let Some(&i) = at.get(&row.get::<_, i64>(0)?) {
+            alerts[i].channels.push(ChannelId(row.get(1)?));
+        }
+    }
+    let mut deliveries = conn.prepare_cached(
+        "SELECT d.alert_id, d.channel_id, d.kind, d.status, d.attempts, d.last_error, d.sent_at
+         FROM deliveries d
+         WHERE d.alert_id IN (SELECT value FROM json_each(?1))
+           AND d.fire_id = (SELECT MAX(f.id) FROM fires f WHERE f.alert_id = d.alert_id)
+         ORDER BY d.alert_id, d.channel_id",
+    )?;
+    let mut rows = deliveries.query([&ids])?;
+    while let Some(row) = rows.next()? {
+        let Some(&i) = at.get(&row.get::<_, i64>(0)?) else {
+            continue;
+        };
+        let kind: String = row.get(2)?;
+        let status: String = row.get(3)?;
+        alerts[i].deliveries.push(Delivery {
+            channel_id: ChannelId(row.get(1)?),
+            kind: ChannelKind::parse(&kind).ok_or_else(|| bad_column(2, "kind"))?,
+            status: DeliveryStatus::parse(&status).ok_or_else(|| bad_column(3, "status"))?,
+            attempts: row.get(4)?,
+            last_error: row.get(5)?,
+            sent_at: row.get(6)?,
         });
     }
-    Ok(alert)
+    Ok(())
 }

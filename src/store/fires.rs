@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use rusqlite::params;
 
-use super::alerts::alert_from_row;
+use super::alerts::{alert_from_row, COLUMNS};
 use super::{Store, StoreError};
 use crate::clock::now_millis;
 use crate::domain::{Alert, Cursor, Fired, Resolved, Symbol, UserId};
@@ -27,11 +27,9 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<Alert>, StoreError> {
         self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT id, user_id, symbol, target_price, condition, status, created_at,
-                        triggered_at, triggered_price
-                 FROM alerts WHERE status = 'created' AND id > ?1 ORDER BY id LIMIT ?2",
-            )?;
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM alerts WHERE status = 'created' AND id > ?1 ORDER BY id LIMIT ?2"
+            ))?;
             let alerts = stmt
                 .query_map(params![after, limit], alert_from_row)?
                 .collect::<Result<Vec<_>, _>>()?;
@@ -40,8 +38,9 @@ impl Store {
         .await
     }
 
-    /// In one transaction: marks fired alerts triggered (only those still `created`) with an
-    /// outbox row each, records resolved conditions and stream cursors.
+    /// In one transaction: marks fired alerts triggered (only those still `created`), records
+    /// each fire with one outbox row (delivery) per channel, and records resolved conditions and
+    /// stream cursors.
     pub async fn apply_fires(
         &self,
         fired: Vec<Fired>,
@@ -56,15 +55,25 @@ impl Store {
                 "UPDATE alerts SET status = 'triggered', triggered_at = ?1, triggered_price = ?2
                  WHERE id = ?3 AND status = 'created'",
             )?;
+            let mut record = tx.prepare_cached(
+                "INSERT INTO fires (alert_id, price, fired_at, created_at) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            // One delivery per channel the alert notifies that is still enabled, each with a key
+            // that every retry of it carries.
             let mut outbox = tx.prepare_cached(
-                "INSERT INTO notifications (alert_id, user_id, status, next_attempt_at, created_at)
-                 VALUES (?1, ?2, 'pending', ?3, ?3)
-                 ON CONFLICT (alert_id) DO NOTHING",
+                "INSERT INTO deliveries (fire_id, alert_id, channel_id, user_id, kind, delivery_key,
+                                         status, next_attempt_at, created_at)
+                 SELECT ?1, ?2, c.id, ?3, c.kind, lower(hex(randomblob(16))), 'pending', ?4, ?4
+                 FROM alert_channels ac JOIN channels c ON c.id = ac.channel_id
+                 WHERE ac.alert_id = ?2 AND c.enabled = 1 AND c.deleted_at IS NULL",
             )?;
             for fire in &fired {
-                let changed = trigger.execute(params![fire.time, fire.price.to_string(), fire.id.0])?;
+                let price = fire.price.to_string();
+                let changed = trigger.execute(params![fire.time, price, fire.id.0])?;
                 if changed == 1 {
-                    outbox.execute(params![fire.id.0, fire.user.0, now])?;
+                    record.execute(params![fire.id.0, price, fire.time, now])?;
+                    let fire_id = tx.last_insert_rowid();
+                    outbox.execute(params![fire_id, fire.id.0, fire.user.0, now])?;
                     users.insert(fire.user);
                     triggered.push(fire.clone());
                     tracing::info!(alert = %fire.id, symbol = %fire.symbol, price = %fire.price, "alert triggered");
@@ -135,6 +144,11 @@ impl Store {
             tx.execute(
                 "INSERT OR IGNORE INTO users (id, username, email, password_hash, created_at)
                  VALUES (1, 'bench', 'bench@example.com', 'x', 0)",
+                [],
+            )?;
+            tx.execute(
+                "INSERT OR IGNORE INTO channels (id, user_id, kind, name, settings, created_at)
+                 VALUES (1, 1, 'email', 'Email', '{\"kind\":\"email\",\"address\":\"bench@example.com\"}', 0)",
                 [],
             )?;
             let mut insert = tx.prepare(

@@ -132,6 +132,75 @@ const MIGRATIONS: &[&str] = &[
     END;
     ALTER TABLE refresh_tokens ADD COLUMN replaced_by TEXT;
     ",
+    // 5: notification channels. Each user owns channels (an email channel for their address to
+    // start with, so nothing changes for anyone who adds none); each alert notifies a set of
+    // them. A fire is a row of its own, and the outbox becomes one delivery per fire and channel,
+    // each with a stable key that every retry carries. The one-row-per-alert `notifications`
+    // become deliveries through the owner's email channel.
+    "
+    CREATE TABLE channels (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        user_id     INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        kind        TEXT NOT NULL
+                    CHECK (kind IN ('email', 'webhook', 'ntfy', 'telegram', 'discord', 'gotify')),
+        name        TEXT NOT NULL,
+        enabled     INTEGER NOT NULL DEFAULT 1,
+        settings    TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        deleted_at  INTEGER
+    );
+    CREATE INDEX channels_by_user ON channels(user_id, id) WHERE deleted_at IS NULL;
+    INSERT INTO channels (user_id, kind, name, settings, created_at)
+        SELECT id, 'email', 'Email', json_object('kind', 'email', 'address', email), created_at
+        FROM users;
+    CREATE TABLE alert_channels (
+        alert_id    INTEGER NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,
+        channel_id  INTEGER NOT NULL REFERENCES channels(id) ON DELETE CASCADE,
+        PRIMARY KEY (alert_id, channel_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX alert_channels_by_channel ON alert_channels(channel_id);
+    INSERT INTO alert_channels (alert_id, channel_id)
+        SELECT a.id, c.id FROM alerts a JOIN channels c ON c.user_id = a.user_id;
+    CREATE TABLE fires (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        alert_id    INTEGER NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,
+        price       TEXT NOT NULL,
+        fired_at    INTEGER NOT NULL,
+        created_at  INTEGER NOT NULL
+    );
+    CREATE INDEX fires_by_alert ON fires(alert_id, id);
+    INSERT INTO fires (alert_id, price, fired_at, created_at)
+        SELECT id, triggered_price, triggered_at, triggered_at FROM alerts
+        WHERE triggered_at IS NOT NULL AND triggered_price IS NOT NULL;
+    CREATE TABLE deliveries (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        fire_id         INTEGER NOT NULL REFERENCES fires(id) ON DELETE CASCADE,
+        alert_id        INTEGER NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,
+        channel_id      INTEGER NOT NULL REFERENCES channels(id) ON DELETE CASCADE,
+        user_id         INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        kind            TEXT NOT NULL,
+        delivery_key    TEXT NOT NULL UNIQUE,
+        status          TEXT NOT NULL DEFAULT 'pending'
+                        CHECK (status IN ('pending', 'sent', 'failed')),
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL,
+        last_error      TEXT,
+        sent_at         INTEGER,
+        created_at      INTEGER NOT NULL,
+        UNIQUE (fire_id, channel_id)
+    );
+    CREATE INDEX deliveries_due ON deliveries(next_attempt_at) WHERE status = 'pending';
+    CREATE INDEX deliveries_by_alert ON deliveries(alert_id, fire_id);
+    CREATE INDEX deliveries_by_channel ON deliveries(channel_id) WHERE status = 'pending';
+    INSERT INTO deliveries (fire_id, alert_id, channel_id, user_id, kind, delivery_key, status,
+                            attempts, next_attempt_at, last_error, sent_at, created_at)
+        SELECT f.id, n.alert_id, c.id, n.user_id, 'email', lower(hex(randomblob(16))), n.status,
+               n.attempts, n.next_attempt_at, n.last_error, n.sent_at, n.created_at
+        FROM notifications n
+        JOIN fires f ON f.alert_id = n.alert_id
+        JOIN channels c ON c.user_id = n.user_id AND c.kind = 'email';
+    DROP TABLE notifications;
+    ",
 ];
 
 /// The schema version this build writes and understands.
@@ -238,6 +307,53 @@ mod tests {
     }
 
     #[test]
+    fn notifications_become_email_deliveries_of_a_fire() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..4] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(
+            "PRAGMA user_version = 4;
+             INSERT INTO users (id, username, email, password_hash, created_at)
+                 VALUES (1, 'ann', 'a@example.com', 'x', 0), (2, 'bob', 'b@example.com', 'x', 0);
+             INSERT INTO alerts (id, user_id, symbol, target_price, condition, status, created_at,
+                                 triggered_at, triggered_price)
+                 VALUES (7, 1, 'BTCUSDT', '1', 'above', 'triggered', 0, 50, '1.5'),
+                        (8, 1, 'BTCUSDT', '9', 'above', 'created', 0, NULL, NULL);
+             INSERT INTO notifications (alert_id, user_id, status, attempts, next_attempt_at,
+                                        created_at, sent_at)
+                 VALUES (7, 1, 'sent', 2, 0, 50, 60);",
+        )
+        .unwrap();
+        assert_eq!(apply(&mut conn).unwrap(), (4, LATEST));
+        let channels: Vec<(i64, String)> = conn
+            .prepare("SELECT user_id, settings FROM channels ORDER BY user_id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(channels.len(), 2, "every account gets its email channel");
+        assert_eq!(
+            channels[0].1,
+            r#"{"kind":"email","address":"a@example.com"}"#
+        );
+        let linked: i64 = conn
+            .query_row("SELECT COUNT(*) FROM alert_channels", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(linked, 2, "both alerts notify the owner's email channel");
+        let delivery: (String, i64, i64, String) = conn
+            .query_row(
+                "SELECT d.status, d.attempts, d.sent_at, f.price FROM deliveries d
+                 JOIN fires f ON f.id = d.fire_id WHERE d.alert_id = 7",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap();
+        assert_eq!(delivery, ("sent".to_string(), 2, 60, "1.5".to_string()));
+    }
+
+    #[test]
     fn ids_are_never_reused_after_the_rebuild() {
         let mut conn = Connection::open_in_memory().unwrap();
         for sql in &MIGRATIONS[..3] {
@@ -247,8 +363,9 @@ mod tests {
             "PRAGMA user_version = 3;
              INSERT INTO users (id, username, email, password_hash, created_at)
                  VALUES (1, 'ann', 'a@example.com', 'x', 0), (2, 'bob', 'b@example.com', 'x', 0);
-             INSERT INTO alerts (id, user_id, symbol, target_price, condition, status, created_at)
-                 VALUES (7, 2, 'BTCUSDT', '1', 'above', 'triggered', 0);
+             INSERT INTO alerts (id, user_id, symbol, target_price, condition, status, created_at,
+                                 triggered_at, triggered_price)
+                 VALUES (7, 2, 'BTCUSDT', '1', 'above', 'triggered', 0, 5, '1');
              INSERT INTO notifications (alert_id, user_id, next_attempt_at, created_at)
                  VALUES (7, 2, 0, 0);",
         )
@@ -262,14 +379,14 @@ mod tests {
         // Rows, counts and references survived the rebuild.
         assert_eq!(count(&conn, 2), 1);
         let notified: i64 = conn
-            .query_row("SELECT alert_id FROM notifications", [], |row| row.get(0))
+            .query_row("SELECT alert_id FROM deliveries", [], |row| row.get(0))
             .unwrap();
         assert_eq!(notified, 7);
         // The highest user and alert go; the next ones get new ids, not theirs.
         conn.execute_batch("DELETE FROM users WHERE id = 2")
             .unwrap();
         let alerts_left: i64 = conn
-            .query_row("SELECT COUNT(*) FROM notifications", [], |row| row.get(0))
+            .query_row("SELECT COUNT(*) FROM deliveries", [], |row| row.get(0))
             .unwrap();
         assert_eq!(alerts_left, 0, "deleting a user still cascades");
         conn.execute_batch(

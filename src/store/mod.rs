@@ -3,12 +3,13 @@
 
 mod alerts;
 pub mod backup;
+mod channels;
 mod checkpoint;
+mod deliveries;
 mod fires;
 mod health;
 pub use fires::Committed;
 pub mod migrations;
-mod notifications;
 mod tokens;
 mod users;
 
@@ -20,7 +21,8 @@ use rusqlite::{Connection, OpenFlags, Transaction};
 use tokio::sync::Semaphore;
 
 pub use alerts::{AlertFilter, AlertPage};
-pub use notifications::OutboxItem;
+pub use channels::ChannelChange;
+pub use deliveries::{DueDelivery, Skip};
 pub use tokens::RefreshOutcome;
 pub use users::UserRecord;
 
@@ -35,6 +37,11 @@ pub enum StoreError {
     Conflict(&'static str),
     #[error("alert limit of {0} reached")]
     AlertLimit(u32),
+    #[error("channel limit of {0} reached")]
+    ChannelLimit(u32),
+    /// A channel id that is not one of the user's channels.
+    #[error("channel {0} not found")]
+    UnknownChannel(i64),
     #[error("the user no longer exists")]
     UnknownUser,
     #[error(

@@ -2,9 +2,10 @@
 
 use rusqlite::{params, OptionalExtension};
 
+use super::channels::insert_channel;
 use super::{unique_violation, Store, StoreError};
 use crate::clock::now_millis;
-use crate::domain::UserId;
+use crate::domain::{ChannelSettings, UserId};
 
 #[derive(Clone)]
 pub struct UserRecord {
@@ -29,7 +30,7 @@ impl std::fmt::Debug for UserRecord {
 
 impl Store {
     /// Fails with `Conflict("username")` or `Conflict("email")` when either is taken
-    /// (compared case-insensitively).
+    /// (compared case-insensitively). The account starts with an email channel for its address.
     pub async fn create_user(
         &self,
         username: String,
@@ -48,8 +49,13 @@ impl Store {
                     &[("users.username", "username"), ("users.email", "email")],
                 )
             })?;
+            let id = UserId(tx.last_insert_rowid());
+            let email_channel = ChannelSettings::Email {
+                address: email.clone(),
+            };
+            insert_channel(tx, id, "Email", &email_channel, now_millis())?;
             Ok(UserRecord {
-                id: UserId(tx.last_insert_rowid()),
+                id,
                 username,
                 email,
                 password_hash,

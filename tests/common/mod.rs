@@ -4,6 +4,7 @@
 
 pub mod exchange;
 pub mod process;
+pub mod receiver;
 pub mod smtp;
 
 use std::path::{Path, PathBuf};
@@ -226,6 +227,10 @@ impl TestServer {
             .as_str()
             .unwrap()
             .to_string()
+    }
+
+    pub async fn create_alert_status(&self, token: &str, body: Value) -> (StatusCode, Value) {
+        self.post("/alerts/create/", Some(token), body).await
     }
 
     pub async fn create_alert(&self, token: &str, body: Value) -> Value {
