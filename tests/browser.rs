@@ -1,6 +1,6 @@
 //! The web page in a real browser (Debian's Chromium driven by playwright-core): sign up, log
-//! in, create an alert, the fake exchange crosses it, and the page shows it triggered without a
-//! reload. Needs `chromium` and `npm install` in tests/browser; `.ci/run` provides both.
+//! in, add a webhook channel and test it, create an alert on it, the fake exchange crosses it,
+//! and the page shows it triggered and delivered without a reload. Needs `chromium` and `npm install` in tests/browser; `.ci/run` provides both.
 //! The screenshot lands in target/e2e/page.png.
 
 mod common;
@@ -9,6 +9,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use common::exchange::FakeExchange;
+use common::receiver::Receiver;
 use common::TestServer;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -17,7 +18,12 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 async fn the_page_shows_a_trigger_live() {
     let ex = FakeExchange::start(&["BTCUSDT", "ETHUSDT"]).await;
     let dir = tempfile::tempdir().unwrap();
-    let env = ex.env();
+    let hook = Receiver::start().await;
+    let mut env = ex.env();
+    env.push((
+        "PRICEALERT_NOTIFY__ALLOW_PRIVATE_TARGETS".into(),
+        "true".into(),
+    ));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let s = TestServer::start_in(dir.path(), &env).await;
     ex.wait_for("tickers", Duration::from_secs(5), |st| {
@@ -33,6 +39,7 @@ async fn the_page_shows_a_trigger_live() {
         .arg(format!("{root}/tests/browser/e2e.mjs"))
         .arg(&s.base)
         .arg(&shot)
+        .arg(hook.url("/from-the-page"))
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
@@ -55,6 +62,14 @@ async fn the_page_shows_a_trigger_live() {
     }
     let status = child.wait().await.unwrap();
     assert!(status.success() && triggered, "the browser run failed");
+    // The page's test button and the fire both went through the webhook it added.
+    let got = hook.requests();
+    let events: Vec<String> = got.iter().map(|r| r.json()["event"].to_string()).collect();
+    assert!(events.contains(&"\"test\"".to_string()), "{events:?}");
+    assert!(
+        events.contains(&"\"alert.triggered\"".to_string()),
+        "{events:?}"
+    );
     assert!(
         std::fs::metadata(&shot).unwrap().len() > 1000,
         "no screenshot"

@@ -8,6 +8,15 @@ const store = {
 };
 let signup = false;
 let alerts = new Map();
+let channels = new Map();
+const KIND_HELP = {
+  ntfy: "ntfy: pick a topic name nobody can guess and subscribe to it in the ntfy app. Your own server? Set its URL (and notify.allow_private_targets on a LAN).",
+  telegram: "Telegram: create a bot with @BotFather to get its token, send your bot a message, then find your chat id in https://api.telegram.org/bot<token>/getUpdates.",
+  discord: "Discord: Server settings → Integrations → Webhooks → New webhook → Copy webhook URL.",
+  gotify: "Gotify: in the Gotify web UI, Apps → Create application, and use its token.",
+  webhook: "Webhook: pricealert POSTs JSON to the URL; with a secret, each request is signed (X-Pricealert-Signature: sha256=HMAC).",
+  email: "Email: another address to send alerts to (needs SMTP configured on the server).",
+};
 let liveAbort = null;
 // The live stream said its session ended (token expired, logged out elsewhere, password changed).
 let sessionEnded = false;
@@ -78,8 +87,7 @@ function render() {
     cell(tr, "Status", badge(a.status)).classList.add("status");
     cell(tr, "Price now", a.current_price ?? "–").classList.add("price");
     cell(tr, "Fired at", a.triggered_price ? a.triggered_price + " · " + a.triggered_at.replace("T", " ").replace("Z", " UTC") : "–");
-    const n = a.notification;
-    cell(tr, "Email", n ? badge(n.status) : "–").title = n && n.last_error ? n.last_error : "";
+    cell(tr, "Notified", deliveries(a)).classList.add("deliveries");
     const del = document.createElement("button");
     del.className = "danger";
     del.textContent = "Delete";
@@ -91,6 +99,95 @@ function render() {
     const row = document.getElementById(location.hash.slice(1));
     if (row) row.classList.add("flash");
   }
+}
+
+// Each channel's delivery of the latest fire, as a badge named after the channel.
+function deliveries(a) {
+  const notes = a.notifications || [];
+  if (!notes.length) return "–";
+  const span = document.createElement("span");
+  for (const n of notes) {
+    const b = badge(n.status);
+    const ch = channels.get(n.channel_id);
+    b.textContent = (ch ? ch.name : n.kind) + ": " + n.status;
+    b.title = n.last_error || "";
+    span.appendChild(b);
+  }
+  return span;
+}
+
+function target(c) {
+  return c.address || c.url || (c.server ? c.server + (c.topic ? "/" + c.topic : "") : "") || (c.chat_id ? "chat " + c.chat_id : "");
+}
+
+function renderChannels() {
+  const rows = $("#channel-rows");
+  rows.textContent = "";
+  const picks = $("#alert-channels");
+  for (const old of picks.querySelectorAll("label")) old.remove();
+  for (const c of channels.values()) {
+    const tr = document.createElement("tr");
+    tr.id = "channel-" + c.id;
+    cell(tr, "Name", c.name);
+    cell(tr, "Kind", c.kind);
+    cell(tr, "Sends to", target(c));
+    const toggle = document.createElement("input");
+    toggle.type = "checkbox";
+    toggle.checked = c.enabled;
+    toggle.setAttribute("aria-label", "enabled");
+    toggle.onchange = async () => {
+      try { channels.set(c.id, await api("PATCH", "/channels/" + c.id + "/", { enabled: toggle.checked })); renderChannels(); }
+      catch (e) { $("#channel-message").textContent = e.message; toggle.checked = !toggle.checked; }
+    };
+    cell(tr, "On", toggle);
+    const actions = document.createElement("span");
+    const test = document.createElement("button");
+    test.className = "secondary test";
+    test.type = "button";
+    test.textContent = "Test";
+    test.onclick = async () => {
+      $("#channel-message").textContent = "Sending a test message through " + c.name + "…";
+      try { await api("POST", "/channels/" + c.id + "/test/"); $("#channel-message").textContent = c.name + ": the test message was accepted."; }
+      catch (e) { $("#channel-message").textContent = c.name + ": " + e.message; }
+    };
+    const del = document.createElement("button");
+    del.className = "danger";
+    del.type = "button";
+    del.textContent = "Delete";
+    del.onclick = async () => {
+      if (!confirm("Delete the channel " + c.name + "?")) return;
+      try { await api("DELETE", "/channels/" + c.id + "/"); channels.delete(c.id); renderChannels(); }
+      catch (e) { $("#channel-message").textContent = e.message; }
+    };
+    actions.append(test, " ", del);
+    cell(tr, "", actions);
+    rows.appendChild(tr);
+    if (c.enabled) {
+      const label = document.createElement("label");
+      const box = document.createElement("input");
+      box.type = "checkbox";
+      box.name = "channel";
+      box.value = c.id;
+      box.checked = true;
+      box.defaultChecked = true;
+      label.append(box, " " + c.name);
+      picks.appendChild(label);
+    }
+  }
+}
+
+async function loadChannels() {
+  const list = await api("GET", "/channels/");
+  channels = new Map(list.results.map((c) => [c.id, c]));
+  renderChannels();
+}
+
+function showKindFields() {
+  const kind = $("#channel-kind").value;
+  for (const label of document.querySelectorAll("#channel-form label[data-kinds]")) {
+    label.classList.toggle("hidden", !label.dataset.kinds.split(" ").includes(kind));
+  }
+  $("#channel-help").textContent = KIND_HELP[kind] || "";
 }
 
 async function loadAlerts() {
@@ -176,8 +273,9 @@ function restartLive() {
 
 async function enter() {
   $("#auth").classList.add("hidden");
-  for (const id of ["#create", "#alerts", "#logout"]) $(id).classList.remove("hidden");
+  for (const id of ["#create", "#alerts", "#channels", "#logout"]) $(id).classList.remove("hidden");
   $("#who").textContent = localStorage.getItem("pa.user") || "";
+  await loadChannels();
   await loadAlerts();
   loadSymbols();
   restartLive();
@@ -190,7 +288,7 @@ function logout() {
   if (liveAbort) liveAbort.abort();
   $("#live").textContent = "";
   $("#who").textContent = "";
-  for (const id of ["#create", "#alerts", "#logout"]) $(id).classList.add("hidden");
+  for (const id of ["#create", "#alerts", "#channels", "#logout"]) $(id).classList.add("hidden");
   $("#auth").classList.remove("hidden");
 }
 
@@ -220,6 +318,8 @@ $("#create-form").onsubmit = async (event) => {
   const f = new FormData(event.target);
   const body = { cryptocurrency: f.get("cryptocurrency").trim(), target_price: f.get("target_price").trim() };
   if (f.get("condition")) body.condition = f.get("condition");
+  const picked = f.getAll("channel").map(Number);
+  if (picked.length) body.channels = picked;
   $("#create-message").textContent = "";
   try {
     const a = await api("POST", "/alerts/create/", body);
@@ -228,6 +328,32 @@ $("#create-form").onsubmit = async (event) => {
     event.target.reset();
     restartLive();
   } catch (e) { $("#create-message").textContent = e.message; }
+};
+
+$("#channel-kind").onchange = showKindFields;
+showKindFields();
+
+$("#channel-form").onsubmit = async (event) => {
+  event.preventDefault();
+  const f = new FormData(event.target);
+  const kind = f.get("kind");
+  const body = { kind };
+  for (const label of event.target.querySelectorAll("label[data-kinds]")) {
+    if (!label.dataset.kinds.split(" ").includes(kind)) continue;
+    const input = label.querySelector("input, select");
+    const value = (input.value || "").trim();
+    if (value) body[input.name] = input.name === "priority" ? Number(value) : value;
+  }
+  if ((f.get("name") || "").trim()) body.name = f.get("name").trim();
+  $("#channel-message").textContent = "";
+  try {
+    const c = await api("POST", "/channels/", body);
+    channels.set(c.id, c);
+    renderChannels();
+    event.target.reset();
+    showKindFields();
+    $("#channel-message").textContent = c.name + " added. Press Test to check it.";
+  } catch (e) { $("#channel-message").textContent = e.message; }
 };
 
 $("#logout").onclick = logout;

@@ -1,10 +1,10 @@
 // Drives the built-in web page in Debian's Chromium: sign up, log in, create an alert, and
 // wait (without reloading) for it to show as triggered when the test's fake exchange crosses it.
-// Usage: node e2e.mjs BASE_URL SCREENSHOT.png
+// Usage: node e2e.mjs BASE_URL SCREENSHOT.png WEBHOOK_URL
 // Prints "CREATED <id>" once the alert exists, "TRIGGERED" when the page shows it fired.
 import { chromium } from "playwright-core";
 
-const [base, screenshot] = process.argv.slice(2);
+const [base, screenshot, webhook] = process.argv.slice(2);
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
   args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -21,6 +21,15 @@ try {
   await page.fill("input[name=email]", "browser@example.com");
   await page.click("#login-button");
   await page.waitForSelector("#create:not(.hidden)");
+  // Add a webhook channel, test it, and see the service's answer on the page.
+  await page.selectOption("#channel-kind", "webhook");
+  await page.fill("#channel-form input[name=name]", "My hook");
+  await page.fill("#channel-form input[name=url]", webhook);
+  await page.click("#channel-form button[type=submit]");
+  const channelRow = await page.waitForSelector("#channel-rows tr:has-text('My hook')");
+  await (await channelRow.$("button.test")).click();
+  await page.waitForFunction(() => document.querySelector("#channel-message").textContent.includes("accepted"));
+  await page.waitForSelector("#alert-channels label:has-text('My hook') input:checked");
   await page.fill("input[name=cryptocurrency]", "btcusdt");
   await page.fill("input[name=target_price]", "65000");
   await page.selectOption("select[name=condition]", "above");
@@ -35,6 +44,8 @@ try {
   if (!(await page.evaluate(() => window.__notReloaded === true))) throw new Error("the page reloaded");
   const text = await page.textContent(`#alert-${id}`);
   if (!text.includes("65001.5")) throw new Error("no trigger price shown: " + text);
+  // Its delivery through the webhook shows, live.
+  await page.waitForFunction((id) => document.querySelector(`#alert-${id} .deliveries`).textContent.includes("My hook: sent"), id, { timeout: 20000 });
   await page.screenshot({ path: screenshot, fullPage: true });
   await page.setViewportSize({ width: 1100, height: 640 });
   await page.screenshot({ path: screenshot.replace(/\.png$/, "-desktop.png") });
