@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::exchange::FakeExchange;
 use common::process::{free_port, serve_command, wait_healthy};
+use common::receiver::Receiver;
 use rand::Rng;
 use serde_json::{json, Value};
 
@@ -23,6 +24,8 @@ fn spawn(ex: &FakeExchange, dir: &std::path::Path, port: u16) -> Child {
         .env("PRICEALERT_LIMITS__MAX_ALERTS_PER_USER", "100000")
         .env("PRICEALERT_AUTH__ACCESS_TTL", "6h")
         .env("RUST_LOG", "warn")
+        .env("PRICEALERT_NOTIFY__ALLOW_PRIVATE_TARGETS", "true")
+        .env("PRICEALERT_SMTP__RETRY_INITIAL", "200ms")
         .stdin(Stdio::null())
         .stdout(Stdio::null());
     // CRASH_LOG=file keeps the servers' logs for a look after a failure.
@@ -131,6 +134,8 @@ async fn survives_sigkill_at_random_moments() {
         Arc::new(Mutex::new(SYMBOLS.iter().map(|s| (*s, 1000.0)).collect()));
     let mut token = String::new();
     let started = Instant::now();
+    // The user is told by email (no SMTP here: those wait, pending) and by a webhook.
+    let hook = Receiver::start().await;
 
     for round in 0..=KILLS {
         let port = free_port();
@@ -154,6 +159,14 @@ async fn survives_sigkill_at_random_moments() {
                 .await
                 .unwrap();
             token = t["access"].as_str().unwrap().to_string();
+            let added = client
+                .post(format!("{base}/channels/"))
+                .bearer_auth(&token)
+                .json(&json!({"kind": "webhook", "url": hook.url("/crash")}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(added.status().as_u16(), 201);
         }
         if round == KILLS {
             // The last start is not killed: let it catch up, then check nothing was lost.
@@ -171,6 +184,48 @@ async fn survives_sigkill_at_random_moments() {
                 assert!(Instant::now() < deadline, "alerts never fired: {missing:?}");
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
+            // Every webhook delivery reached the receiver at least once, by its key.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let keys = loop {
+                let conn = rusqlite::Connection::open(dir.path().join("pricealert.db")).unwrap();
+                let pending: i64 = conn
+                    .query_row(
+                        "SELECT COUNT(*) FROM deliveries WHERE kind = 'webhook' AND status != 'sent'",
+                        [],
+                        |r| r.get(0),
+                    )
+                    .unwrap();
+                if pending == 0 {
+                    let mut stmt = conn
+                        .prepare("SELECT delivery_key FROM deliveries WHERE kind = 'webhook'")
+                        .unwrap();
+                    break stmt
+                        .query_map([], |r| r.get::<_, String>(0))
+                        .unwrap()
+                        .collect::<Result<HashSet<_>, _>>()
+                        .unwrap();
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{pending} webhook deliveries never went out"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            };
+            let received: HashSet<String> = hook
+                .requests()
+                .iter()
+                .filter_map(|r| r.header("x-pricealert-delivery").map(str::to_string))
+                .collect();
+            let lost: Vec<&String> = keys.difference(&received).collect();
+            assert!(
+                lost.is_empty(),
+                "webhook deliveries never received: {lost:?}"
+            );
+            eprintln!(
+                "webhook: {} deliveries, {} requests received (repeats after kills are allowed)",
+                keys.len(),
+                hook.requests().len()
+            );
             child.kill().unwrap();
             child.wait().unwrap();
             break;
@@ -257,7 +312,7 @@ async fn survives_sigkill_at_random_moments() {
     let pending = {
         let conn = rusqlite::Connection::open(dir.path().join("pricealert.db")).unwrap();
         conn.query_row(
-            "SELECT COUNT(*) FROM deliveries WHERE status = 'pending'",
+            "SELECT COUNT(*) FROM deliveries WHERE kind = 'email' AND status = 'pending'",
             [],
             |r| r.get::<_, i64>(0),
         )
@@ -265,12 +320,13 @@ async fn survives_sigkill_at_random_moments() {
     };
     assert_eq!(
         pending as usize, triggered,
-        "a pending notification was lost"
+        "a pending email notification was lost"
     );
     let trades: usize = ex.state(|st| st.trades.values().map(Vec::len).sum());
     eprintln!(
         "crash test: {KILLS} SIGKILLs in {:?}; {} alerts acknowledged, {} stored, {triggered} triggered, \
-         each with exactly one notification; {trades} trades; integrity_check ok every round",
+         each with exactly one delivery per channel (email + webhook); {trades} trades; \
+         integrity_check ok every round",
         started.elapsed(),
         acknowledged.lock().unwrap().len(),
         alerts.len(),
@@ -278,14 +334,14 @@ async fn survives_sigkill_at_random_moments() {
 }
 
 /// Every triggered alert fired once, at the first crossing trade after its creation, with one
-/// notification; nothing else has a notification.
+/// delivery per channel (email and webhook); nothing else has a delivery.
 fn check_fires(ex: &FakeExchange, alerts: &HashMap<i64, Row>, notes: &HashMap<i64, i64>) {
     for (id, row) in alerts {
         if row.status == "triggered" {
             assert_eq!(
                 notes.get(id),
-                Some(&1),
-                "alert {id} has {:?} notifications",
+                Some(&2),
+                "alert {id} has {:?} deliveries",
                 notes.get(id)
             );
             let (price, time) = expected_fire(ex, row)
