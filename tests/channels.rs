@@ -566,3 +566,88 @@ async fn outbound_targets_must_be_public_unless_allowed() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
 }
+
+#[tokio::test]
+async fn a_delivery_interrupted_by_sigkill_is_sent_after_restart_with_the_same_key() {
+    use common::process::{free_port, serve_command, wait_healthy};
+    let ex = FakeExchange::start(&["BTCUSDT"]).await;
+    let hook = Receiver::start().await;
+    // The first attempt never gets an answer: the server is killed while it waits.
+    hook.script([Reply::Hang]);
+    let dir = tempfile::tempdir().unwrap();
+    let spawn = |port: u16| {
+        let mut cmd = serve_command(dir.path(), port);
+        cmd.env("PRICEALERT_NOTIFY__ALLOW_PRIVATE_TARGETS", "true")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        for (k, v) in ex.env() {
+            cmd.env(k, v);
+        }
+        cmd.spawn().unwrap()
+    };
+    let client = reqwest::Client::new();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut server = spawn(port);
+    wait_healthy(&client, &base).await;
+    let post = |path: &str, token: Option<&str>, body: Value| {
+        let mut req = client.post(format!("{base}{path}")).json(&body);
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        req.send()
+    };
+    post(
+        "/auth/register/",
+        None,
+        json!({"username": "kim", "password": "password-123", "email": "kim@example.com"}),
+    )
+    .await
+    .unwrap();
+    let login: Value = post(
+        "/auth/login/",
+        None,
+        json!({"username": "kim", "password": "password-123"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let token = login["access"].as_str().unwrap().to_string();
+    let channel: Value = post(
+        "/channels/",
+        Some(&token),
+        json!({"kind": "webhook", "url": hook.url("/k")}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let created = post(
+        "/alerts/",
+        Some(&token),
+        json!({"cryptocurrency": "BTCUSDT", "target_price": "100", "condition": "above", "channels": [channel["id"]]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    ex.wait_subscribed("BTCUSDT").await;
+    ex.trade("BTCUSDT", "150");
+    let first = hook.wait_for(1).await[0].clone();
+    server.kill().unwrap(); // SIGKILL, mid-delivery
+    server.wait().unwrap();
+
+    let mut server = spawn(port);
+    wait_healthy(&client, &base).await;
+    let again = hook.wait_for(2).await[1].clone();
+    assert_eq!(
+        again.header("x-pricealert-delivery"),
+        first.header("x-pricealert-delivery"),
+        "a retry after the crash must carry the same delivery key"
+    );
+    assert_eq!(again.json()["alert"]["triggered_price"], "150");
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
