@@ -37,27 +37,30 @@ async fn receiver() {
     println!("{}", listener.local_addr().unwrap().port());
     let out = Arc::new(std::sync::Mutex::new(std::io::stdout()));
     loop {
-        let Ok((stream, _)) = listener.accept().await else { return };
+        let Ok((stream, _)) = listener.accept().await else {
+            return;
+        };
         let out = out.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                let out = out.clone();
-                async move {
-                    let at = now_us();
-                    let path = req.uri().path().to_string();
-                    if path.starts_with("/dead") {
-                        std::future::pending::<()>().await;
+            let service =
+                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let out = out.clone();
+                    async move {
+                        let at = now_us();
+                        let path = req.uri().path().to_string();
+                        if path.starts_with("/dead") {
+                            std::future::pending::<()>().await;
+                        }
+                        let _ = http_body_util::BodyExt::collect(req.into_body()).await;
+                        if let Ok(mut out) = out.lock() {
+                            let _ = writeln!(out, "{at} {path}");
+                            let _ = out.flush();
+                        }
+                        Ok::<_, Infallible>(hyper::Response::new(http_body_util::Full::new(
+                            bytes::Bytes::new(),
+                        )))
                     }
-                    let _ = http_body_util::BodyExt::collect(req.into_body()).await;
-                    if let Ok(mut out) = out.lock() {
-                        let _ = writeln!(out, "{at} {path}");
-                        let _ = out.flush();
-                    }
-                    Ok::<_, Infallible>(hyper::Response::new(http_body_util::Full::new(
-                        bytes::Bytes::new(),
-                    )))
-                }
-            });
+                });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
                 .await;
@@ -105,6 +108,9 @@ async fn burst(with_dead_channel: bool) -> (f64, f64, f64) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let mut cmd = serve_command(dir.path(), port);
+    if let Ok(n) = std::env::var("PER_CHANNEL") {
+        cmd.env("PRICEALERT_NOTIFY__CONCURRENCY_PER_CHANNEL", n);
+    }
     cmd.env("PRICEALERT_LIMITS__ENABLED", "false")
         .env("PRICEALERT_LIMITS__MAX_ALERTS_PER_USER", "100000")
         .env("PRICEALERT_NOTIFY__ALLOW_PRIVATE_TARGETS", "true")
@@ -128,14 +134,34 @@ async fn burst(with_dead_channel: bool) -> (f64, f64, f64) {
             req.send().await.unwrap().json::<Value>().await.unwrap()
         }
     };
-    post(format!("{base}/auth/register/"), None, json!({"username": "bench", "password": "bench-password", "email": "bench@example.com"})).await;
-    let login = post(format!("{base}/auth/login/"), None, json!({"username": "bench", "password": "bench-password"})).await;
+    post(
+        format!("{base}/auth/register/"),
+        None,
+        json!({"username": "bench", "password": "bench-password", "email": "bench@example.com"}),
+    )
+    .await;
+    let login = post(
+        format!("{base}/auth/login/"),
+        None,
+        json!({"username": "bench", "password": "bench-password"}),
+    )
+    .await;
     let token = login["access"].as_str().unwrap().to_string();
     let mut channels = Vec::new();
-    let alive = post(format!("{base}/channels/"), Some(token.clone()), json!({"kind": "webhook", "url": format!("http://127.0.0.1:{recv_port}/alive")})).await;
+    let alive = post(
+        format!("{base}/channels/"),
+        Some(token.clone()),
+        json!({"kind": "webhook", "url": format!("http://127.0.0.1:{recv_port}/alive")}),
+    )
+    .await;
     channels.push(alive["id"].clone());
     if with_dead_channel {
-        let dead = post(format!("{base}/channels/"), Some(token.clone()), json!({"kind": "webhook", "url": format!("http://127.0.0.1:{recv_port}/dead")})).await;
+        let dead = post(
+            format!("{base}/channels/"),
+            Some(token.clone()),
+            json!({"kind": "webhook", "url": format!("http://127.0.0.1:{recv_port}/dead")}),
+        )
+        .await;
         channels.push(dead["id"].clone());
     }
     // 10,000 alerts "above 100" on the two webhooks only (not the email channel).
@@ -144,7 +170,11 @@ async fn burst(with_dead_channel: bool) -> (f64, f64, f64) {
     for chunk in 0..(FIRES / 100) {
         let mut batch = Vec::new();
         for _ in 0..100 {
-            batch.push(post(format!("{base}/alerts/"), Some(token.clone()), body.clone()));
+            batch.push(post(
+                format!("{base}/alerts/"),
+                Some(token.clone()),
+                body.clone(),
+            ));
         }
         for a in futures_util::future::join_all(batch).await {
             assert!(a["id"].is_i64(), "chunk {chunk}: {a}");
@@ -180,7 +210,11 @@ async fn main() {
         receiver().await;
         return;
     }
+    let only_first = std::env::var("DELIVERIES_ONE").is_ok();
     for dead in [false, true] {
+        if dead && only_first {
+            break;
+        }
         let label = if dead {
             "with a second channel that never answers"
         } else {

@@ -651,3 +651,54 @@ async fn a_delivery_interrupted_by_sigkill_is_sent_after_restart_with_the_same_k
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+#[tokio::test]
+async fn a_throttling_channel_waits_as_a_whole() {
+    let ex = FakeExchange::start(&["BTCUSDT"]).await;
+    let hook = Receiver::start().await;
+    hook.script([Reply::Answer {
+        status: 429,
+        headers: vec![("retry-after", "2".into())],
+        body: String::new(),
+    }]);
+    let dir = tempfile::tempdir().unwrap();
+    let s = server(
+        &ex,
+        dir.path(),
+        &[("PRICEALERT_NOTIFY__CONCURRENCY_PER_CHANNEL", "1")],
+    )
+    .await;
+    let token = s.user("hal").await;
+    let channel = add_channel(
+        &s,
+        &token,
+        json!({"kind": "webhook", "url": hook.url("/h")}),
+    )
+    .await;
+    let mut events = s.events();
+    let mut alerts = Vec::new();
+    for target in ["100", "101", "102"] {
+        let a = s
+            .create_alert(&token, json!({"cryptocurrency": "BTCUSDT", "target_price": target, "condition": "above", "channels": [channel["id"]]}))
+            .await;
+        alerts.push(a["id"].as_i64().unwrap());
+    }
+    ex.wait_subscribed("BTCUSDT").await;
+    ex.trade("BTCUSDT", "200");
+    for id in &alerts {
+        TestServer::wait_triggered(&mut events, *id).await;
+    }
+    // The 429 asked for 2 s: none of the channel's deliveries is tried before then.
+    let got = hook.wait_for(4).await;
+    assert!(
+        got[1].at - got[0].at >= Duration::from_millis(1900),
+        "the channel was called again {:?} after it asked for 2 s",
+        got[1].at - got[0].at
+    );
+    for id in alerts {
+        assert_eq!(
+            settled(&s, &token, id).await["notification"]["status"],
+            "sent"
+        );
+    }
+}

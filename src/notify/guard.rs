@@ -55,6 +55,9 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || ip.segments()[..6] == [0, 0, 0, 0, 0, 0]) // IPv4-compatible (deprecated)
 }
 
+/// How long a name may take to resolve when a channel is set.
+const LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 #[derive(Clone, Copy, Debug)]
 pub struct Guard {
     pub allow_private: bool,
@@ -78,10 +81,13 @@ impl Guard {
         let addrs: Vec<SocketAddr> = match host {
             url::Host::Ipv4(ip) => vec![SocketAddr::new(IpAddr::V4(ip), port)],
             url::Host::Ipv6(ip) => vec![SocketAddr::new(IpAddr::V6(ip), port)],
-            url::Host::Domain(name) => tokio::net::lookup_host((name, port))
-                .await
-                .map_err(|err| format!("cannot resolve {name}: {err}"))?
-                .collect(),
+            url::Host::Domain(name) => {
+                tokio::time::timeout(LOOKUP_TIMEOUT, tokio::net::lookup_host((name, port)))
+                    .await
+                    .map_err(|_| format!("cannot resolve {name}: no answer within 5 s"))?
+                    .map_err(|err| format!("cannot resolve {name}: {err}"))?
+                    .collect()
+            }
         };
         if addrs.is_empty() {
             return Err(format!("{host} has no address"));

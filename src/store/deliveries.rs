@@ -35,36 +35,41 @@ fn bad(index: usize) -> rusqlite::Error {
     rusqlite::Error::InvalidColumnType(index, "outbox".into(), rusqlite::types::Type::Text)
 }
 
-/// Deliveries the worker does not want now.
-#[derive(Clone, Debug, Default)]
-pub struct Skip {
-    /// In flight.
-    pub ids: Vec<i64>,
-    /// Channels with as many deliveries in flight as they may have.
-    pub channels: Vec<i64>,
-    /// Kinds likewise.
-    pub kinds: Vec<String>,
-}
-
-/// A list bound as one JSON parameter (read with `json_each`).
-fn json_list<T: serde::Serialize>(list: &[T]) -> Result<String, StoreError> {
-    serde_json::to_string(list).map_err(|e| StoreError::Task(e.to_string()))
-}
-
 impl Store {
-    /// Pending deliveries whose next attempt is due, oldest first, leaving out what `skip`
-    /// names (in flight, or of a channel or kind with no room) and, without SMTP, email.
-    pub async fn due_deliveries(
+    /// The channels with deliveries due now (email only `with_email`), with their kind.
+    pub async fn due_channels(
         &self,
         now: i64,
-        limit: i64,
-        skip: Skip,
         with_email: bool,
+    ) -> Result<Vec<(ChannelId, ChannelKind)>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT DISTINCT channel_id, kind FROM deliveries
+                 WHERE status = 'pending' AND next_attempt_at <= ?1 AND (?2 OR kind != 'email')",
+            )?;
+            let rows = stmt.query_map(params![now, with_email], |row| {
+                let kind: String = row.get(1)?;
+                Ok((
+                    ChannelId(row.get(0)?),
+                    ChannelKind::parse(&kind).ok_or_else(|| bad(1))?,
+                ))
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    /// Up to `limit` of the channel's deliveries due now, oldest first, leaving out `busy` (in
+    /// flight). An index read of a few rows, whatever else is pending.
+    pub async fn due_for_channel(
+        &self,
+        channel: ChannelId,
+        now: i64,
+        limit: i64,
+        busy: Vec<i64>,
     ) -> Result<Vec<DueDelivery>, StoreError> {
         self.read(move |conn| {
-            let ids = json_list(&skip.ids)?;
-            let channels = json_list(&skip.channels)?;
-            let kinds = json_list(&skip.kinds)?;
+            let busy = serde_json::to_string(&busy).map_err(|e| StoreError::Task(e.to_string()))?;
             let mut stmt = conn.prepare_cached(
                 "SELECT d.id, d.delivery_key, d.alert_id, d.user_id, d.attempts, d.created_at,
                         u.username, c.id, c.name, c.enabled, c.created_at, c.settings,
@@ -74,46 +79,40 @@ impl Store {
                  JOIN alerts a ON a.id = d.alert_id
                  JOIN users u ON u.id = d.user_id
                  JOIN channels c ON c.id = d.channel_id
-                 WHERE d.status = 'pending' AND d.next_attempt_at <= ?1
-                   AND (?3 OR d.kind != 'email')
+                 WHERE d.channel_id = ?1 AND d.status = 'pending' AND d.next_attempt_at <= ?2
                    AND d.id NOT IN (SELECT value FROM json_each(?4))
-                   AND d.channel_id NOT IN (SELECT value FROM json_each(?5))
-                   AND d.kind NOT IN (SELECT value FROM json_each(?6))
-                 ORDER BY d.next_attempt_at, d.id LIMIT ?2",
+                 ORDER BY d.next_attempt_at, d.id LIMIT ?3",
             )?;
-            let rows = stmt.query_map(
-                params![now, limit, with_email, ids, channels, kinds],
-                |row| {
-                    let settings: String = row.get(11)?;
-                    let symbol: String = row.get(12)?;
-                    let condition: String = row.get(13)?;
-                    let target: String = row.get(14)?;
-                    let price: String = row.get(15)?;
-                    let user_id = UserId(row.get(3)?);
-                    Ok(DueDelivery {
-                        id: row.get(0)?,
-                        key: row.get(1)?,
-                        alert_id: AlertId(row.get(2)?),
+            let rows = stmt.query_map(params![channel.0, now, limit, busy], |row| {
+                let settings: String = row.get(11)?;
+                let symbol: String = row.get(12)?;
+                let condition: String = row.get(13)?;
+                let target: String = row.get(14)?;
+                let price: String = row.get(15)?;
+                let user_id = UserId(row.get(3)?);
+                Ok(DueDelivery {
+                    id: row.get(0)?,
+                    key: row.get(1)?,
+                    alert_id: AlertId(row.get(2)?),
+                    user_id,
+                    attempts: row.get(4)?,
+                    created_at: row.get(5)?,
+                    username: row.get(6)?,
+                    channel: Channel {
+                        id: ChannelId(row.get(7)?),
                         user_id,
-                        attempts: row.get(4)?,
-                        created_at: row.get(5)?,
-                        username: row.get(6)?,
-                        channel: Channel {
-                            id: ChannelId(row.get(7)?),
-                            user_id,
-                            name: row.get(8)?,
-                            enabled: row.get(9)?,
-                            created_at: row.get(10)?,
-                            settings: serde_json::from_str(&settings).map_err(|_| bad(11))?,
-                        },
-                        symbol: Symbol::parse(&symbol).map_err(|_| bad(12))?,
-                        condition: Condition::parse(&condition).ok_or_else(|| bad(13))?,
-                        target: Price::parse(&target).map_err(|_| bad(14))?,
-                        price: Price::parse(&price).map_err(|_| bad(15))?,
-                        fired_at: row.get(16)?,
-                    })
-                },
-            )?;
+                        name: row.get(8)?,
+                        enabled: row.get(9)?,
+                        created_at: row.get(10)?,
+                        settings: serde_json::from_str(&settings).map_err(|_| bad(11))?,
+                    },
+                    symbol: Symbol::parse(&symbol).map_err(|_| bad(12))?,
+                    condition: Condition::parse(&condition).ok_or_else(|| bad(13))?,
+                    target: Price::parse(&target).map_err(|_| bad(14))?,
+                    price: Price::parse(&price).map_err(|_| bad(15))?,
+                    fired_at: row.get(16)?,
+                })
+            })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
         .await
@@ -152,6 +151,20 @@ impl Store {
                 "UPDATE deliveries SET attempts = attempts + 1, last_error = ?1, next_attempt_at = ?2
                  WHERE id = ?3 AND status = 'pending'",
                 params![error, next_at, id],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Moves the channel's pending deliveries that are due earlier to `until` (it asked to be
+    /// retried then: the others would meet the same answer).
+    pub async fn hold_channel(&self, channel: ChannelId, until: i64) -> Result<(), StoreError> {
+        self.write(move |tx| {
+            tx.execute(
+                "UPDATE deliveries SET next_attempt_at = ?2
+                 WHERE channel_id = ?1 AND status = 'pending' AND next_attempt_at < ?2",
+                params![channel.0, until],
             )?;
             Ok(())
         })

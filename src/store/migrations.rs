@@ -191,7 +191,8 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX deliveries_due ON deliveries(next_attempt_at) WHERE status = 'pending';
     CREATE INDEX deliveries_by_alert ON deliveries(alert_id, fire_id);
-    CREATE INDEX deliveries_by_channel ON deliveries(channel_id) WHERE status = 'pending';
+    CREATE INDEX deliveries_by_channel ON deliveries(channel_id, next_attempt_at)
+        WHERE status = 'pending';
     INSERT INTO deliveries (fire_id, alert_id, channel_id, user_id, kind, delivery_key, status,
                             attempts, next_attempt_at, last_error, sent_at, created_at)
         SELECT f.id, n.alert_id, c.id, n.user_id, 'email', lower(hex(randomblob(16))), n.status,

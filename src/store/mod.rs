@@ -22,7 +22,7 @@ use tokio::sync::Semaphore;
 
 pub use alerts::{AlertFilter, AlertPage};
 pub use channels::ChannelChange;
-pub use deliveries::{DueDelivery, Skip};
+pub use deliveries::DueDelivery;
 pub use tokens::RefreshOutcome;
 pub use users::UserRecord;
 
