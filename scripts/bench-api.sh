@@ -9,13 +9,17 @@
 # Figures go to stdout as a table.
 # Each row is the median of ROUNDS runs (default 3).
 # Usage: scripts/bench-api.sh [seconds per run, default 10]
+# BIN=path/to/pricealert runs another build (e.g. a copy of an older one, for an A/B) instead of
+# building this tree.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-10}
 ROUNDS=${ROUNDS:-3}
 command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
-cargo build --release --quiet
-BIN=target/release/pricealert
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --quiet
+  BIN=target/release/pricealert
+fi
 DATA=$(mktemp -d)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 BASE="http://127.0.0.1:$PORT"

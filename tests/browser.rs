@@ -53,6 +53,9 @@ async fn the_page_shows_a_trigger_live() {
         eprintln!("browser: {line}");
         if line.starts_with("CREATED ") {
             ex.wait_subscribed("BTCUSDT").await;
+            // Past the access token's life: the live stream ends with `unauthorized`, and the
+            // fire below shows only if the page renewed its session and reconnected.
+            tokio::time::sleep(Duration::from_secs(5)).await;
             ex.trade("BTCUSDT", "64990.00");
             ex.trade("BTCUSDT", "65001.50");
         }

@@ -702,3 +702,73 @@ async fn a_throttling_channel_waits_as_a_whole() {
         );
     }
 }
+
+#[tokio::test]
+async fn disabling_or_deleting_a_channel_fails_its_pending_deliveries_and_keeps_the_past() {
+    let ex = FakeExchange::start(&["BTCUSDT"]).await;
+    let (flaky, fine) = (Receiver::start().await, Receiver::start().await);
+    // Always "try again later": its delivery stays pending.
+    flaky.always(Reply::status(503, "maintenance"));
+    let dir = tempfile::tempdir().unwrap();
+    let s = server(&ex, dir.path(), &[]).await;
+    let token = s.user("ida").await;
+    let ids = [
+        add_channel(
+            &s,
+            &token,
+            json!({"kind": "webhook", "name": "Flaky", "url": flaky.url("/f")}),
+        )
+        .await,
+        add_channel(
+            &s,
+            &token,
+            json!({"kind": "webhook", "name": "Fine", "url": fine.url("/g")}),
+        )
+        .await,
+    ]
+    .map(|c| c["id"].as_i64().unwrap());
+    let id = fire(&s, &ex, &token, &ids).await;
+    flaky.wait_for(1).await;
+    fine.wait_for(1).await;
+    let note = |a: &Value, channel: i64| {
+        a["notifications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["channel_id"] == channel)
+            .cloned()
+            .unwrap()
+    };
+    // Disabling the flaky channel ends its pending delivery, with the reason.
+    let (status, _) = s
+        .call(
+            Method::PATCH,
+            &format!("/channels/{}/", ids[0]),
+            Some(&token),
+            Some(json!({"enabled": false})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let a = settled(&s, &token, id).await;
+    let flaky_note = note(&a, ids[0]);
+    assert_eq!(flaky_note["status"], "failed", "{a}");
+    assert!(
+        flaky_note["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("disabled"),
+        "{a}"
+    );
+    assert_eq!(note(&a, ids[1])["status"], "sent");
+    // Deleting the other keeps its past delivery readable on the alert.
+    assert_eq!(
+        s.delete(&format!("/channels/{}/", ids[1]), &token).await.0,
+        StatusCode::NO_CONTENT
+    );
+    let a = alert(&s, &token, id).await;
+    assert_eq!(note(&a, ids[1])["status"], "sent", "{a}");
+    assert!(
+        !a["channels"].as_array().unwrap().contains(&json!(ids[1])),
+        "{a}"
+    );
+}

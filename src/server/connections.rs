@@ -36,6 +36,9 @@ struct Inner {
     open: Mutex<HashMap<u64, Arc<Conn>>>,
     next_id: AtomicU64,
     released: Notify,
+    /// Callers waiting in `slot` or `drained`: only then does a connection going idle or away
+    /// need to wake anyone (most requests end with nobody waiting).
+    waiting: AtomicU32,
 }
 
 #[derive(Clone)]
@@ -52,6 +55,7 @@ impl Registry {
                 open: Mutex::new(HashMap::new()),
                 next_id: AtomicU64::new(0),
                 released: Notify::new(),
+                waiting: AtomicU32::new(0),
             }),
         }
     }
@@ -63,6 +67,7 @@ impl Registry {
     /// A slot for the next connection: at once below the cap; at the cap, after the longest-idle
     /// connection was told to close and has closed; when all are busy, once one ends.
     pub async fn slot(&self) -> Slot {
+        let _waiting = Waiting::new(&self.inner);
         loop {
             let released = self.inner.released.notified();
             tokio::pin!(released);
@@ -108,6 +113,7 @@ impl Registry {
 
     /// Completes once no connection is open.
     pub async fn drained(&self) {
+        let _waiting = Waiting::new(&self.inner);
         loop {
             let released = self.inner.released.notified();
             tokio::pin!(released);
@@ -123,6 +129,22 @@ impl Registry {
 impl Inner {
     fn now(&self) -> u64 {
         self.epoch.elapsed().as_millis() as u64
+    }
+}
+
+/// Counts a caller as waiting for as long as it lives.
+struct Waiting<'a>(&'a Inner);
+
+impl<'a> Waiting<'a> {
+    fn new(inner: &'a Inner) -> Self {
+        inner.waiting.fetch_add(1, Ordering::AcqRel);
+        Self(inner)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -169,7 +191,9 @@ pub struct Busy {
 impl Drop for Busy {
     fn drop(&mut self) {
         self.conn.touch();
-        if self.conn.busy.fetch_sub(1, Ordering::AcqRel) == 1 {
+        if self.conn.busy.fetch_sub(1, Ordering::AcqRel) == 1
+            && self.conn.registry.waiting.load(Ordering::Acquire) > 0
+        {
             // Idle now: a slot() waiting at the cap may close it.
             self.conn.registry.released.notify_waiters();
         }

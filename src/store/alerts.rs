@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use rusqlite::types::Type;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::channels::{link_channels, resolve_channels};
+use super::channels::{channels_json, default_channels, resolve_channels};
 use super::{Store, StoreError};
 use crate::clock::now_millis;
 use crate::domain::{
@@ -15,7 +15,7 @@ use crate::domain::{
 
 /// An alert's own columns, as `alert_from_row` reads them.
 pub(super) const COLUMNS: &str = "id, user_id, symbol, target_price, condition, status, \
-    created_at, triggered_at, triggered_price";
+    created_at, triggered_at, triggered_price, channels";
 
 /// Which of a user's alerts to list. `status: None` means every alert that is not deleted.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -48,21 +48,26 @@ impl Store {
             if live >= i64::from(max) {
                 return Err(StoreError::AlertLimit(max));
             }
-            let channels = resolve_channels(tx, user, &new.channels)?;
+            let channels = if new.channels.is_empty() {
+                default_channels(tx, user)?
+            } else {
+                resolve_channels(tx, user, &new.channels)?
+            };
             let now = now_millis();
             tx.prepare_cached(
-                "INSERT INTO alerts (user_id, symbol, target_price, condition, status, created_at)
-                 VALUES (?1, ?2, ?3, ?4, 'created', ?5)",
+                "INSERT INTO alerts (user_id, symbol, target_price, condition, status, created_at,
+                                     channels)
+                 VALUES (?1, ?2, ?3, ?4, 'created', ?5, ?6)",
             )?
             .execute(params![
                 user.0,
                 new.symbol.as_str(),
                 new.target.to_string(),
                 new.condition.as_str(),
-                now
+                now,
+                channels_json(&channels)
             ])?;
             let id = tx.last_insert_rowid();
-            link_channels(tx, id, &channels)?;
             Ok(Alert {
                 id: AlertId(id),
                 user_id: user,
@@ -154,13 +159,14 @@ fn bad_column(index: usize, what: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(index, Type::Text, what.to_string().into())
 }
 
-/// An alert from `COLUMNS`, without its channels and deliveries (see `attach`).
+/// An alert from `COLUMNS`, without its deliveries (see `attach`).
 pub(super) fn alert_from_row(row: &Row<'_>) -> rusqlite::Result<Alert> {
     let symbol: String = row.get(2)?;
     let target: String = row.get(3)?;
     let condition: String = row.get(4)?;
     let status: String = row.get(5)?;
     let triggered_price: Option<String> = row.get(8)?;
+    let channels: String = row.get(9)?;
     Ok(Alert {
         id: AlertId(row.get(0)?),
         user_id: UserId(row.get(1)?),
@@ -173,12 +179,16 @@ pub(super) fn alert_from_row(row: &Row<'_>) -> rusqlite::Result<Alert> {
         triggered_price: triggered_price
             .map(|p| Price::parse(&p).map_err(|_| bad_column(8, "triggered_price")))
             .transpose()?,
-        channels: Vec::new(),
+        channels: serde_json::from_str::<Vec<i64>>(&channels)
+            .map_err(|_| bad_column(9, "channels"))?
+            .into_iter()
+            .map(ChannelId)
+            .collect(),
         deliveries: Vec::new(),
     })
 }
 
-/// Fills in each alert's channels and its latest fire's deliveries: two queries for the lot.
+/// Fills in each alert's latest fire's deliveries: one query for the lot.
 pub(super) fn attach(conn: &Connection, alerts: &mut [Alert]) -> Result<(), StoreError> {
     if alerts.is_empty() {
         return Ok(());
@@ -190,16 +200,6 @@ pub(super) fn attach(conn: &Connection, alerts: &mut [Alert]) -> Result<(), Stor
         .enumerate()
         .map(|(i, a)| (a.id.0, i))
         .collect();
-    let mut channels = conn.prepare_cached(
-        "SELECT alert_id, channel_id FROM alert_channels
-         WHERE alert_id IN (SELECT value FROM json_each(?1)) ORDER BY alert_id, channel_id",
-    )?;
-    let mut rows = channels.query([&ids])?;
-    while let Some(row) = rows.next()? {
-        if let Some(&i) = at.get(&row.get::<_, i64>(0)?) {
-            alerts[i].channels.push(ChannelId(row.get(1)?));
-        }
-    }
     let mut deliveries = conn.prepare_cached(
         "SELECT d.alert_id, d.channel_id, d.kind, d.status, d.attempts, d.last_error, d.sent_at
          FROM deliveries d

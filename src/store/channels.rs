@@ -1,4 +1,5 @@
-//! The `channels` table and which channels each alert notifies (`alert_channels`).
+//! The `channels` table, and which channels each alert notifies (`alerts.channels`, a JSON
+//! array of ids).
 
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 
@@ -184,7 +185,15 @@ impl Store {
             if changed == 0 {
                 return Ok(false);
             }
-            tx.execute("DELETE FROM alert_channels WHERE channel_id = ?1", [id.0])?;
+            // Off the owner's alerts (at most limits.max_alerts_per_user rows).
+            tx.execute(
+                "UPDATE alerts SET channels = (
+                     SELECT json_group_array(value) FROM json_each(alerts.channels)
+                     WHERE value != ?1)
+                 WHERE user_id = ?2
+                   AND EXISTS (SELECT 1 FROM json_each(alerts.channels) WHERE value = ?1)",
+                params![id.0, user.0],
+            )?;
             drop_pending(tx, id, "the channel was deleted")?;
             Ok(true)
         })
@@ -192,23 +201,27 @@ impl Store {
     }
 }
 
-/// The channels a new or edited alert notifies: `requested` checked to be the user's live
-/// channels, or by default every enabled one.
+/// Every enabled channel of `user`: what a new alert notifies by default.
+pub(super) fn default_channels(
+    tx: &Transaction<'_>,
+    user: UserId,
+) -> Result<Vec<ChannelId>, StoreError> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT id FROM channels
+         WHERE user_id = ?1 AND deleted_at IS NULL AND enabled = 1 ORDER BY id",
+    )?;
+    let ids = stmt
+        .query_map([user.0], |row| Ok(ChannelId(row.get(0)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ids)
+}
+
+/// The channels an alert is asked to notify, checked to be the user's live channels.
 pub(super) fn resolve_channels(
     tx: &Transaction<'_>,
     user: UserId,
     requested: &[ChannelId],
 ) -> Result<Vec<ChannelId>, StoreError> {
-    if requested.is_empty() {
-        let mut stmt = tx.prepare_cached(
-            "SELECT id FROM channels
-             WHERE user_id = ?1 AND deleted_at IS NULL AND enabled = 1 ORDER BY id",
-        )?;
-        let ids = stmt
-            .query_map([user.0], |row| Ok(ChannelId(row.get(0)?)))?
-            .collect::<Result<Vec<_>, _>>()?;
-        return Ok(ids);
-    }
     let mut owned = tx.prepare_cached(
         "SELECT 1 FROM channels WHERE id = ?1 AND user_id = ?2 AND deleted_at IS NULL",
     )?;
@@ -227,16 +240,8 @@ pub(super) fn resolve_channels(
     Ok(ids)
 }
 
-/// Records that `alert` notifies `channels`.
-pub(super) fn link_channels(
-    tx: &Transaction<'_>,
-    alert: i64,
-    channels: &[ChannelId],
-) -> Result<(), StoreError> {
-    let mut link =
-        tx.prepare_cached("INSERT INTO alert_channels (alert_id, channel_id) VALUES (?1, ?2)")?;
-    for channel in channels {
-        link.execute(params![alert, channel.0])?;
-    }
-    Ok(())
+/// Channel ids as stored on an alert: a JSON array.
+pub(super) fn channels_json(channels: &[ChannelId]) -> String {
+    let ids: Vec<String> = channels.iter().map(|c| c.0.to_string()).collect();
+    format!("[{}]", ids.join(","))
 }

@@ -64,8 +64,8 @@ impl Store {
                 "INSERT INTO deliveries (fire_id, alert_id, channel_id, user_id, kind, delivery_key,
                                          status, next_attempt_at, created_at)
                  SELECT ?1, ?2, c.id, ?3, c.kind, lower(hex(randomblob(16))), 'pending', ?4, ?4
-                 FROM alert_channels ac JOIN channels c ON c.id = ac.channel_id
-                 WHERE ac.alert_id = ?2 AND c.enabled = 1 AND c.deleted_at IS NULL",
+                 FROM alerts a, json_each(a.channels) j JOIN channels c ON c.id = j.value
+                 WHERE a.id = ?2 AND c.enabled = 1 AND c.deleted_at IS NULL",
             )?;
             for fire in &fired {
                 let price = fire.price.to_string();
