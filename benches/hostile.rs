@@ -3,7 +3,7 @@
 //! 1,100 idle connections are open under `ulimit -n 1024`; log bytes written during 1,000,000
 //! throttled logins. Run with `cargo bench --bench hostile`.
 
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 #[path = "../tests/common/process.rs"]
 mod process;
 
-use process::{free_port, rss_mib, serve_command};
+use process::{free_port, rss_mib, spawn_logged};
 
 const RUNS: usize = 3;
 const CONCURRENCY: usize = 64;
@@ -35,30 +35,7 @@ async fn start(nofile: Option<u64>, env: &[(&str, &str)]) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let log = dir.path().join("server.log");
-    let mut cmd = serve_command(dir.path(), port);
-    cmd.env("PRICEALERT_MARKET__ENABLED", "false")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    if let Some(limit) = nofile {
-        use std::os::unix::process::CommandExt;
-        // SAFETY: setrlimit is async-signal-safe.
-        unsafe {
-            cmd.pre_exec(move || {
-                let rl = libc::rlimit {
-                    rlim_cur: limit,
-                    rlim_max: limit,
-                };
-                if libc::setrlimit(libc::RLIMIT_NOFILE, &rl) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-    }
-    let child = cmd.spawn().unwrap();
+    let child = spawn_logged(dir.path(), port, env, nofile, &log);
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -31,6 +31,15 @@ async fn add_channel(s: &TestServer, token: &str, body: Value) -> Value {
     channel
 }
 
+/// Adds each channel; returns their ids.
+async fn add_channels<const N: usize>(s: &TestServer, token: &str, bodies: [Value; N]) -> [i64; N] {
+    let mut ids = [0; N];
+    for (i, body) in bodies.into_iter().enumerate() {
+        ids[i] = add_channel(s, token, body).await["id"].as_i64().unwrap();
+    }
+    ids
+}
+
 /// Creates an alert on `channels` and fires it with one crossing trade; returns its id.
 async fn fire(s: &TestServer, ex: &FakeExchange, token: &str, channels: &[i64]) -> i64 {
     let alert = s
@@ -90,14 +99,18 @@ async fn every_kind_is_delivered_as_its_service_expects() {
     )
     .await;
     let token = s.user("ada").await;
-    let ids = [
-        add_channel(&s, &token, json!({"kind": "webhook", "url": hook.url("/hook"), "secret": "s3cret-signing-key"})).await,
-        add_channel(&s, &token, json!({"kind": "ntfy", "server": ntfy.url(""), "topic": "ada-prices", "token": "tk_abcdefghijkl"})).await,
-        add_channel(&s, &token, json!({"kind": "telegram", "bot_token": "123456:ABC-DEF", "chat_id": "4242"})).await,
-        add_channel(&s, &token, json!({"kind": "discord", "url": discord.url("/api/webhooks/1/tok-en")})).await,
-        add_channel(&s, &token, json!({"kind": "gotify", "server": gotify.url(""), "token": "AppToken123"})).await,
-    ]
-    .map(|c| c["id"].as_i64().unwrap());
+    let ids = add_channels(
+        &s,
+        &token,
+        [
+            json!({"kind": "webhook", "url": hook.url("/hook"), "secret": "s3cret-signing-key"}),
+            json!({"kind": "ntfy", "server": ntfy.url(""), "topic": "ada-prices", "token": "tk_abcdefghijkl"}),
+            json!({"kind": "telegram", "bot_token": "123456:ABC-DEF", "chat_id": "4242"}),
+            json!({"kind": "discord", "url": discord.url("/api/webhooks/1/tok-en")}),
+            json!({"kind": "gotify", "server": gotify.url(""), "token": "AppToken123"}),
+        ],
+    )
+    .await;
     let id = fire(&s, &ex, &token, &ids).await;
 
     let w = &hook.wait_for(1).await[0];
@@ -226,27 +239,16 @@ async fn temporary_failures_are_retried_with_the_wait_the_service_asks_for() {
     )
     .await;
     let token = s.user("bob").await;
-    let ids = [
-        add_channel(
-            &s,
-            &token,
+    let ids = add_channels(
+        &s,
+        &token,
+        [
             json!({"kind": "webhook", "url": hook.url("/h")}),
-        )
-        .await,
-        add_channel(
-            &s,
-            &token,
             json!({"kind": "discord", "url": discord.url("/api/webhooks/2/t")}),
-        )
-        .await,
-        add_channel(
-            &s,
-            &token,
             json!({"kind": "telegram", "bot_token": "1:x", "chat_id": "7"}),
-        )
-        .await,
-    ]
-    .map(|c| c["id"].as_i64().unwrap());
+        ],
+    )
+    .await;
     let id = fire(&s, &ex, &token, &ids).await;
 
     let tries = hook.wait_for(3).await;
@@ -304,27 +306,16 @@ async fn refusals_fail_for_good_with_the_services_answer() {
     )
     .await;
     let token = s.user("cyd").await;
-    let ids = [
-        add_channel(
-            &s,
-            &token,
+    let ids = add_channels(
+        &s,
+        &token,
+        [
             json!({"kind": "discord", "url": discord.url("/api/webhooks/3/gone")}),
-        )
-        .await,
-        add_channel(
-            &s,
-            &token,
             json!({"kind": "telegram", "bot_token": "1:x", "chat_id": "7"}),
-        )
-        .await,
-        add_channel(
-            &s,
-            &token,
             json!({"kind": "gotify", "server": gotify.url(""), "token": "bad"}),
-        )
-        .await,
-    ]
-    .map(|c| c["id"].as_i64().unwrap());
+        ],
+    )
+    .await;
     let id = fire(&s, &ex, &token, &ids).await;
     let a = settled(&s, &token, id).await;
     assert_eq!(a["notification"]["status"], "failed");
@@ -375,21 +366,15 @@ async fn a_dead_channel_does_not_hold_up_another() {
     let dir = tempfile::tempdir().unwrap();
     let s = server(&ex, dir.path(), &[("PRICEALERT_NOTIFY__TIMEOUT", "30s")]).await;
     let token = s.user("dia").await;
-    let ids = [
-        add_channel(
-            &s,
-            &token,
+    let ids = add_channels(
+        &s,
+        &token,
+        [
             json!({"kind": "webhook", "url": dead.url("/dead")}),
-        )
-        .await,
-        add_channel(
-            &s,
-            &token,
             json!({"kind": "webhook", "url": alive.url("/alive")}),
-        )
-        .await,
-    ]
-    .map(|c| c["id"].as_i64().unwrap());
+        ],
+    )
+    .await;
     // Several fires at once: the dead channel's deliveries hang for 30 s each.
     let mut events = s.events();
     let mut alerts = Vec::new();
@@ -712,21 +697,15 @@ async fn disabling_or_deleting_a_channel_fails_its_pending_deliveries_and_keeps_
     let dir = tempfile::tempdir().unwrap();
     let s = server(&ex, dir.path(), &[]).await;
     let token = s.user("ida").await;
-    let ids = [
-        add_channel(
-            &s,
-            &token,
+    let ids = add_channels(
+        &s,
+        &token,
+        [
             json!({"kind": "webhook", "name": "Flaky", "url": flaky.url("/f")}),
-        )
-        .await,
-        add_channel(
-            &s,
-            &token,
             json!({"kind": "webhook", "name": "Fine", "url": fine.url("/g")}),
-        )
-        .await,
-    ]
-    .map(|c| c["id"].as_i64().unwrap());
+        ],
+    )
+    .await;
     let id = fire(&s, &ex, &token, &ids).await;
     flaky.wait_for(1).await;
     fine.wait_for(1).await;

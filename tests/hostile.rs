@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::process::{free_port, serve_command, wait_healthy, BIN};
+use common::process::{free_port, serve_command, spawn_logged, wait_healthy, BIN};
 use common::{assert_error_shape, next_event_or_end, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -35,30 +35,7 @@ impl Binary {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let log = dir.path().join("server.log");
-        let mut cmd = serve_command(dir.path(), port);
-        cmd.env("PRICEALERT_MARKET__ENABLED", "false")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        if let Some(limit) = nofile {
-            use std::os::unix::process::CommandExt;
-            // SAFETY: setrlimit is async-signal-safe and touches nothing but the limit.
-            unsafe {
-                cmd.pre_exec(move || {
-                    let rl = libc::rlimit {
-                        rlim_cur: limit,
-                        rlim_max: limit,
-                    };
-                    if libc::setrlimit(libc::RLIMIT_NOFILE, &rl) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    Ok(())
-                });
-            }
-        }
-        let child = cmd.spawn().unwrap();
+        let child = spawn_logged(dir.path(), port, env, nofile, &log);
         let base = format!("http://127.0.0.1:{port}");
         wait_healthy(&reqwest::Client::new(), &base).await;
         Self {

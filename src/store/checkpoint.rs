@@ -4,7 +4,9 @@
 //! checkpoint is off and this task checkpoints from its own connection instead, as often as the
 //! automatic one would (every `EVERY_COMMITS` commits) and at least every second after a write.
 //! Between commits the WAL then starts over by itself; under a steady stream of commits it is
-//! made to once it passes `LONG_WAL_PAGES`.
+//! made to once it passes `LONG_WAL_PAGES`: the writer's own WAL hook checkpoints right after the
+//! commit that crossed it (holding the writer, which is what lets the next write start the WAL
+//! over), so the bound holds whatever the scheduler does with this task.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
@@ -20,6 +22,8 @@ const EVERY_COMMITS: u32 = 200;
 const AT_LEAST_EVERY: Duration = Duration::from_secs(1);
 /// A WAL this long (16 MB) is made to start over, holding the writer for a moment.
 const LONG_WAL_PAGES: i64 = 4 * SQLITE_DEFAULT_PAGES;
+/// Pages between two tries at the bound while a reader keeps the WAL from starting over.
+const LONG_WAL_RETRY: i64 = 256;
 /// SQLite's default `wal_autocheckpoint`, restored when the task stops.
 const SQLITE_DEFAULT_PAGES: i64 = 1000;
 
@@ -39,6 +43,30 @@ impl CheckpointState {
         {
             self.wake.notify_one();
         }
+    }
+}
+
+/// The writer's WAL hook, called after each commit with the WAL's length in pages. The WAL
+/// starts over only when a write begins with every page copied, which a steady stream of
+/// commits never allows: past `LONG_WAL_PAGES` the last pages are copied here, with the writer
+/// held, every `LONG_WAL_RETRY` pages until it has started over.
+fn bound_the_wal(
+) -> impl FnMut(&mut rusqlite::hooks::Wal, std::os::raw::c_int) -> rusqlite::Result<()> + Send + 'static
+{
+    let mut tried_at = 0;
+    move |wal, pages| {
+        let pages = i64::from(pages);
+        if pages <= LONG_WAL_PAGES {
+            tried_at = 0;
+        } else if tried_at == 0 || pages >= tried_at + LONG_WAL_RETRY {
+            tried_at = pages;
+            // FULL waits (up to the busy timeout) for a background checkpoint in progress
+            // instead of giving up as PASSIVE would; the writer is this connection, so nothing
+            // else is waited for. Never an error from here: the commit has happened, and SQLite
+            // would report the hook's error as the commit's; a failed try is tried again later.
+            let _ = wal.checkpoint_v2(rusqlite::wal::CheckpointMode::FULL);
+        }
+        Ok(())
     }
 }
 
@@ -66,7 +94,14 @@ impl Store {
         let mut conn = run_blocking(move || connect(&path, busy_timeout)).await?;
         let state = &self.inner.checkpoint;
         state.running.store(true, Ordering::Relaxed);
-        self.set_autocheckpoint(0).await?;
+        // In one step: the pragma replaces any WAL hook with SQLite's own, and writes between
+        // the two would run unbounded.
+        self.with_writer(|conn| {
+            conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+            conn.wal_hook(Some(bound_the_wal()))?;
+            Ok(())
+        })
+        .await?;
         loop {
             tokio::select! {
                 _ = state.wake.notified() => {}
@@ -83,12 +118,7 @@ impl Store {
             })
             .await?;
             conn = back;
-            if wal_pages > LONG_WAL_PAGES {
-                // The WAL starts over only when a write begins with every page copied, which a
-                // steady stream of commits never allows: copy the last pages with the writer held.
-                self.with_writer(|conn| passive_checkpoint(conn).map(|_| ()))
-                    .await?;
-            }
+            tracing::trace!(wal_pages, "checkpointed");
         }
     }
 

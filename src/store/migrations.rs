@@ -158,7 +158,7 @@ const MIGRATIONS: &[&str] = &[
     UPDATE alerts SET channels = (
         SELECT json_group_array(c.id) FROM channels c WHERE c.user_id = alerts.user_id);
     CREATE TABLE fires (
-        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        id          INTEGER PRIMARY KEY,
         alert_id    INTEGER NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,
         price       TEXT NOT NULL,
         fired_at    INTEGER NOT NULL,
@@ -169,7 +169,7 @@ const MIGRATIONS: &[&str] = &[
         SELECT id, triggered_price, triggered_at, triggered_at FROM alerts
         WHERE triggered_at IS NOT NULL AND triggered_price IS NOT NULL;
     CREATE TABLE deliveries (
-        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        id              INTEGER PRIMARY KEY,
         fire_id         INTEGER NOT NULL REFERENCES fires(id) ON DELETE CASCADE,
         alert_id        INTEGER NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,
         channel_id      INTEGER NOT NULL REFERENCES channels(id) ON DELETE CASCADE,

@@ -55,3 +55,38 @@ pub fn rss_mib(pid: u32) -> f64 {
         .unwrap_or(0.0);
     kib / 1024.0
 }
+
+/// `serve_command` without an exchange, its log in `log`, with `env` and, with `nofile`, under
+/// `ulimit -n nofile` (soft and hard); started, not yet healthy.
+pub fn spawn_logged(
+    data_dir: &Path,
+    port: u16,
+    env: &[(&str, &str)],
+    nofile: Option<u64>,
+    log: &Path,
+) -> std::process::Child {
+    let mut cmd = serve_command(data_dir, port);
+    cmd.env("PRICEALERT_MARKET__ENABLED", "false")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    if let Some(limit) = nofile {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: setrlimit is async-signal-safe and touches nothing but the limit.
+        unsafe {
+            cmd.pre_exec(move || {
+                let rl = libc::rlimit {
+                    rlim_cur: limit,
+                    rlim_max: limit,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &rl) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    cmd.spawn().unwrap()
+}
