@@ -96,13 +96,17 @@ impl Index {
             .min()
     }
 
+    /// Whether `symbol` has an armed alert.
     pub fn has_symbol(&self, symbol: &str) -> bool {
-        self.books.contains_key(symbol)
+        self.books.get(symbol).is_some_and(|b| !b.is_empty())
     }
 
     /// Symbols with at least one armed alert.
     pub fn symbols(&self) -> impl Iterator<Item = &Symbol> {
-        self.books.keys()
+        self.books
+            .iter()
+            .filter(|(_, b)| !b.is_empty())
+            .map(|(s, _)| s)
     }
 
     pub fn insert(
@@ -186,9 +190,6 @@ impl Index {
             removed = book.cross.len() != before;
         }
         book.refresh();
-        if book.is_empty() {
-            self.books.remove(symbol);
-        }
         if removed {
             self.armed -= 1;
         }
@@ -282,9 +283,9 @@ impl Index {
         }
         book.refresh();
         self.armed -= outcome.fired.len();
-        if book.is_empty() {
-            self.books.remove(symbol);
-        }
+        // An emptied book stays, remembering its recent trades: an alert created a moment
+        // before a trade that reaches the index only after it still catches up on it. (At most
+        // one book per symbol ever followed, each a few KB.)
         outcome
     }
 

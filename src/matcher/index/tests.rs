@@ -279,3 +279,29 @@ fn an_alert_armed_late_sees_the_trades_since_its_creation() {
     );
     assert_eq!(index.on_trade(&btc, price(200), 13).fired[0].id, AlertId(2));
 }
+
+#[test]
+fn an_alert_armed_just_after_its_symbols_last_one_fired_still_sees_the_trade_between() {
+    let mut index = Index::default();
+    let btc = sym("BTCUSDT");
+    index.insert(
+        AlertId(1),
+        btc.clone(),
+        price(100),
+        Condition::Above,
+        armed(0),
+    );
+    assert_eq!(index.on_trade(&btc, price(100), 10).fired.len(), 1);
+    assert!(!index.has_symbol("BTCUSDT"), "nothing armed on it now");
+    // Alert 2 is committed at 20; the trade at 25 reaches the index before the alert does.
+    assert!(index.on_trade(&btc, price(300), 25).fired.is_empty());
+    let out = index.insert_and_catch_up(
+        AlertId(2),
+        btc.clone(),
+        price(200),
+        Condition::Above,
+        armed(20),
+    );
+    assert_eq!(out.fired.len(), 1, "the trade at 25 crossed it");
+    assert_eq!(out.fired[0].time, 25);
+}
