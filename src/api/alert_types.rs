@@ -90,8 +90,9 @@ pub struct AlertCreate {
     /// Omit it (or send null) to let the current price decide.
     #[serde(default)]
     pub condition: Option<Nullable<ConditionIn>>,
-    /// Ids of your channels to notify; omit it for all of your enabled channels.
-    #[serde(default)]
+    /// Ids of your channels to notify (404 if one is not yours); omit it for all of your
+    /// enabled channels.
+    #[serde(default, deserialize_with = "super::body::not_null")]
     pub channels: Option<Vec<i64>>,
 }
 

@@ -8,6 +8,7 @@ use poem_openapi::payload::{ParsePayload, Payload};
 use poem_openapi::registry::{MetaSchemaRef, Registry};
 use poem_openapi::types::Type;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
 
 use super::error::ApiError;
 
@@ -49,11 +50,35 @@ impl<T: DeserializeOwned + Send> ParsePayload for JsonBody<T> {
 
 poem_openapi::impl_apirequest_for_payload!(JsonBody<T>, T: Type + DeserializeOwned + Send);
 
-/// Parses a body, or says what is wrong with it in words.
+/// Parses a body, or says what is wrong with it in words. Every body is a JSON object (serde
+/// would also read a struct from an array of its fields).
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b != b'{')
+        && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
+    {
+        return Err(ApiError::bad_request(
+            "the request body must be a JSON object",
+        ));
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(&mut deserializer)
         .map_err(|err| ApiError::bad_request(explain(&err)))
+}
+
+/// For an optional field that is not nullable (`#[serde(default, deserialize_with =
+/// "not_null")]`): left out is `None`, `null` is refused as the document says.
+pub fn not_null<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    match Option::<T>::deserialize(deserializer)? {
+        Some(value) => Ok(Some(value)),
+        None => Err(serde::de::Error::custom(
+            "must not be null: leave it out instead",
+        )),
+    }
 }
 
 fn explain(err: &serde_path_to_error::Error<serde_json::Error>) -> String {
@@ -133,6 +158,8 @@ mod tests {
         kind: Kind,
         #[serde(default)]
         inner: Option<Inner>,
+        #[serde(default, deserialize_with = "not_null")]
+        tag: Option<u32>,
     }
 
     #[derive(Debug, serde::Deserialize)]
@@ -150,6 +177,18 @@ mod tests {
 
     fn error(body: &str) -> String {
         parse::<Sample>(body.as_bytes()).unwrap_err().message
+    }
+
+    #[test]
+    fn an_optional_field_may_be_left_out_but_not_null() {
+        let ok = parse::<Sample>(br#"{"name": "a", "kind": "above"}"#).unwrap();
+        assert_eq!(ok.tag, None);
+        let ok = parse::<Sample>(br#"{"name": "a", "kind": "above", "tag": 3}"#).unwrap();
+        assert_eq!(ok.tag, Some(3));
+        assert_eq!(
+            error(r#"{"name": "a", "kind": "above", "tag": null}"#),
+            "tag must not be null: leave it out instead"
+        );
     }
 
     #[test]
@@ -172,6 +211,12 @@ mod tests {
             "inner.x is required"
         );
         assert_eq!(error("[]"), "the request body must be a JSON object");
+        assert_eq!(
+            error(r#"["a", "above"]"#),
+            "the request body must be a JSON object"
+        );
+        assert_eq!(error(" 5"), "the request body must be a JSON object");
+
         assert_eq!(error(""), "the request body is empty: send a JSON object");
         assert!(error("{").starts_with("the request body is not valid JSON"));
         for message in [error(r#"{"name": "a", "kind": 1}"#), error("[]")] {

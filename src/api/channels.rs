@@ -9,10 +9,9 @@ use poem_openapi::{ApiResponse, OpenApi};
 
 use super::bearer::BearerAuth;
 use super::body::JsonBody;
-use super::channel_types::{ChannelCreate, ChannelList, ChannelOut, ChannelPatch, TestResult};
+use super::channel_types::{ChannelCreateBody, ChannelList, ChannelOut, ChannelPatch, TestResult};
 use super::error::ApiError;
 use super::{ApiTags, AppState};
-use crate::channels::{ChannelDraft, ChannelEdit};
 use crate::domain::ChannelId;
 
 pub struct ChannelsApi;
@@ -45,7 +44,7 @@ pub enum ChannelDeleted {
 
 #[derive(ApiResponse)]
 pub enum ChannelTested {
-    /// The service accepted the test message.
+    /// Whether the service accepted the test message.
     #[oai(status = 200)]
     Ok(Json<TestResult>),
 }
@@ -54,24 +53,17 @@ pub enum ChannelTested {
 impl ChannelsApi {
     /// Add a channel.
     ///
-    /// Targets must be public addresses unless `notify.allow_private_targets` is on (400
+    /// Targets must be public addresses unless `notify.allow_private_targets` is on (403
     /// otherwise). At most `limits.max_channels_per_user` channels (409 beyond).
     #[oai(path = "/channels", method = "post", operation_id = "create_channel")]
     async fn create(
         &self,
         state: Data<&Arc<AppState>>,
         auth: BearerAuth,
-        body: JsonBody<ChannelCreate>,
+        body: ChannelCreateBody,
     ) -> Result<ChannelCreated, ApiError> {
         let user = auth.user(&state).await?;
-        let body = body.0;
-        let draft = ChannelDraft {
-            kind: body.kind.kind(),
-            name: body.name.as_ref().map(|n| n.as_str().to_string()),
-            enabled: body.enabled,
-            fields: body.fields(),
-        };
-        let channel = state.channels.create(user, draft).await?;
+        let channel = state.channels.create(user, body.0.draft()).await?;
         Ok(ChannelCreated::Created(Json(ChannelOut::new(&channel))))
     }
 
@@ -124,13 +116,10 @@ impl ChannelsApi {
         body: JsonBody<ChannelPatch>,
     ) -> Result<ChannelFound, ApiError> {
         let user = auth.user(&state).await?;
-        let body = body.0;
-        let edit = ChannelEdit {
-            name: body.name.as_ref().map(|n| n.as_str().to_string()),
-            enabled: body.enabled,
-            fields: body.fields(),
-        };
-        let channel = state.channels.update(user, ChannelId(id.0), edit).await?;
+        let channel = state
+            .channels
+            .update(user, ChannelId(id.0), body.0.edit())
+            .await?;
         Ok(ChannelFound::Ok(Json(ChannelOut::new(&channel))))
     }
 
@@ -153,8 +142,9 @@ impl ChannelsApi {
 
     /// Send a test message through the channel now.
     ///
-    /// 200 `{"delivered": true}` when the service accepted it; 502 with what it answered
-    /// otherwise.
+    /// 200 `{"delivered": true}` when the service accepted it, otherwise 200
+    /// `{"delivered": false, "error": "..."}` with what it answered or why it could not be
+    /// reached.
     #[oai(
         path = "/channels/:id/test",
         method = "post",
@@ -168,10 +158,13 @@ impl ChannelsApi {
     ) -> Result<ChannelTested, ApiError> {
         let user = auth.user(&state).await?;
         let username = state.accounts.username(user).await?;
-        state
+        let outcome = state
             .channels
             .test(user, &username, ChannelId(id.0))
             .await?;
-        Ok(ChannelTested::Ok(Json(TestResult { delivered: true })))
+        Ok(ChannelTested::Ok(Json(TestResult {
+            delivered: outcome.is_ok(),
+            error: outcome.err(),
+        })))
     }
 }

@@ -166,7 +166,7 @@ impl From<StoreError> for ApiError {
                 format!("channel limit reached: at most {max} channels; delete one first"),
             ),
             StoreError::UnknownChannel(id) => {
-                ApiError::bad_request(format!("channel {id} is not one of your channels"))
+                ApiError::not_found(format!("channel {id} is not one of your channels"))
             }
             StoreError::AlertLimit(max) => ApiError::new(
                 StatusCode::CONFLICT,
@@ -210,7 +210,8 @@ impl From<AlertError> for ApiError {
         match err {
             AlertError::UnknownSymbol(_) => ApiError::bad_request(err.to_string()),
             AlertError::NotFound(_) => ApiError::not_found(err.to_string()),
-            AlertError::UnknownChannel(_) => ApiError::bad_request(err.to_string()),
+            // Like another user's alert: not found.
+            AlertError::UnknownChannel(_) => ApiError::not_found(err.to_string()),
             AlertError::Store(store) => store.into(),
         }
     }
@@ -219,11 +220,10 @@ impl From<AlertError> for ApiError {
 impl From<ChannelError> for ApiError {
     fn from(err: ChannelError) -> Self {
         match err {
-            ChannelError::Invalid(message) | ChannelError::Refused(message) => {
-                ApiError::bad_request(message)
-            }
+            ChannelError::Invalid(message) => ApiError::bad_request(message),
+            // Well-formed, but the server's outbound rules forbid calling it.
+            ChannelError::Refused(message) => ApiError::new(StatusCode::FORBIDDEN, message),
             ChannelError::NotFound(_) => ApiError::not_found(err.to_string()),
-            ChannelError::NotDelivered(answer) => ApiError::new(StatusCode::BAD_GATEWAY, answer),
             ChannelError::Store(store) => store.into(),
         }
     }

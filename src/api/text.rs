@@ -14,7 +14,7 @@ use poem_openapi::types::{
 };
 use serde_json::Value;
 
-use crate::domain::{account, symbol};
+use crate::domain::{account, channel_fields, symbol};
 
 /// One input rule: how the text is checked and how the check is documented.
 pub trait Rule: Send + Sync + 'static {
@@ -127,12 +127,13 @@ impl<R: Rule> ToJSON for Checked<R> {
     }
 }
 
-/// A string of at most `MAX` bytes, otherwise free: what a login or a token may be.
+/// A string of at most `MAX` characters, otherwise free: what a login or a token may be.
 pub struct Bounded<const MAX: usize>;
 impl<const MAX: usize> Rule for Bounded<MAX> {
     const MAX_LENGTH: Option<usize> = Some(MAX);
     fn check(text: &str) -> Result<(), String> {
-        if text.len() <= MAX {
+        // Counted as the schema's maxLength counts: in characters.
+        if text.len() <= MAX || text.chars().count() <= MAX {
             Ok(())
         } else {
             Err(format!("must be at most {MAX} characters"))
@@ -214,6 +215,86 @@ impl Rule for EmailRule {
 }
 pub type Email = Checked<EmailRule>;
 
+/// A channel's name.
+pub struct ChannelNameRule;
+impl Rule for ChannelNameRule {
+    const PATTERN: Option<&'static str> = Some(channel_fields::NAME_PATTERN);
+    const MAX_LENGTH: Option<usize> = Some(channel_fields::NAME_MAX);
+    const EXAMPLE: Option<&'static str> = Some("Phone");
+    fn check(text: &str) -> Result<(), String> {
+        channel_fields::check_name(text)
+    }
+}
+
+/// A URL a channel calls.
+pub struct UrlRule;
+impl Rule for UrlRule {
+    const PATTERN: Option<&'static str> = Some(channel_fields::URL_PATTERN);
+    const MAX_LENGTH: Option<usize> = Some(channel_fields::FIELD_MAX);
+    const EXAMPLE: Option<&'static str> = Some("https://ha.example.com/api/webhook/price");
+    fn check(text: &str) -> Result<(), String> {
+        channel_fields::check_url(text)
+    }
+}
+
+/// A server's URL, or empty for the default.
+pub struct UrlOrEmptyRule;
+impl Rule for UrlOrEmptyRule {
+    const PATTERN: Option<&'static str> = Some(channel_fields::URL_OR_EMPTY_PATTERN);
+    const MAX_LENGTH: Option<usize> = Some(channel_fields::FIELD_MAX);
+    const EXAMPLE: Option<&'static str> = Some("https://ntfy.sh");
+    fn check(text: &str) -> Result<(), String> {
+        if text.is_empty() {
+            Ok(())
+        } else {
+            channel_fields::check_url(text)
+        }
+    }
+}
+
+/// An optional secret or token: empty means none.
+pub struct SecretRule;
+impl Rule for SecretRule {
+    const PATTERN: Option<&'static str> = Some(channel_fields::SECRET_PATTERN);
+    const MAX_LENGTH: Option<usize> = Some(channel_fields::FIELD_MAX);
+    const EXAMPLE: Option<&'static str> = Some("a-long-random-string");
+    fn check(text: &str) -> Result<(), String> {
+        channel_fields::check_secret(text)
+    }
+}
+
+/// A token a service requires.
+pub struct TokenRule;
+impl Rule for TokenRule {
+    const PATTERN: Option<&'static str> = Some(channel_fields::TOKEN_PATTERN);
+    const MAX_LENGTH: Option<usize> = Some(channel_fields::FIELD_MAX);
+    const EXAMPLE: Option<&'static str> = Some("AbCdEf123");
+    fn check(text: &str) -> Result<(), String> {
+        if text.is_empty() {
+            return Err("is required".into());
+        }
+        channel_fields::check_secret(text)
+    }
+}
+
+pub struct TopicRule;
+impl Rule for TopicRule {
+    const PATTERN: Option<&'static str> = Some(channel_fields::TOPIC_PATTERN);
+    const EXAMPLE: Option<&'static str> = Some("alice-prices");
+    fn check(text: &str) -> Result<(), String> {
+        channel_fields::check_topic(text)
+    }
+}
+
+pub struct ChatIdRule;
+impl Rule for ChatIdRule {
+    const PATTERN: Option<&'static str> = Some(channel_fields::CHAT_ID_PATTERN);
+    const EXAMPLE: Option<&'static str> = Some("123456789");
+    fn check(text: &str) -> Result<(), String> {
+        channel_fields::check_chat_id(text)
+    }
+}
+
 /// A password being set (registration, change); counted in characters.
 pub struct NewPasswordRule;
 impl Rule for NewPasswordRule {
@@ -284,6 +365,38 @@ mod tests {
         emails.extend(account::GOOD_EMAILS);
         emails.extend(account::BAD_EMAILS);
         agrees::<EmailRule>(&emails);
+        agrees::<ChannelNameRule>(&[
+            "Phone",
+            "",
+            "   ",
+            " a ",
+            "\t",
+            &"é".repeat(64),
+            &"é".repeat(65),
+        ]);
+        let long_url = format!("https://example.com/{}", "a".repeat(2048));
+        let mut urls = vec!["", long_url.as_str(), "https://example.com/\u{e9}"];
+        urls.extend(channel_fields::GOOD_URLS);
+        urls.extend(channel_fields::BAD_URLS);
+        agrees::<UrlRule>(&urls);
+        agrees::<UrlOrEmptyRule>(&urls);
+        let long_secret = "s".repeat(2049);
+        let secrets = ["", "abc", "a b", "é", "~!", long_secret.as_str()];
+        agrees::<SecretRule>(&secrets);
+        agrees::<TokenRule>(&secrets);
+        agrees::<TopicRule>(&["btc", "a_b-c", "", "a b", &"t".repeat(64), &"t".repeat(65)]);
+        agrees::<ChatIdRule>(&[
+            "123456789",
+            "-1001234567890",
+            "-",
+            "",
+            "@my_channel",
+            "@abcd",
+            "me",
+            "12345678901234567890",
+            "123456789012345678901",
+            "-12345678901234567890",
+        ]);
     }
 
     #[test]

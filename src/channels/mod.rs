@@ -6,6 +6,7 @@ use rand::RngCore;
 
 use crate::clock::now_millis;
 use crate::domain::channel::default_name;
+use crate::domain::channel_fields;
 use crate::domain::{Channel, ChannelFields, ChannelId, ChannelKind, ChannelSettings, UserId};
 use crate::notify::{Guard, Notice, Outcome, Senders};
 use crate::store::{ChannelChange, Store, StoreError};
@@ -20,9 +21,6 @@ pub enum ChannelError {
     Refused(String),
     #[error("channel {0} not found")]
     NotFound(ChannelId),
-    /// A test message the service did not accept: what it answered.
-    #[error("{0}")]
-    NotDelivered(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -52,14 +50,9 @@ pub struct Channels {
 }
 
 fn check_name(name: &str) -> Result<String, ChannelError> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > crate::domain::channel::NAME_MAX {
-        return Err(ChannelError::Invalid(format!(
-            "name must be 1-{} characters",
-            crate::domain::channel::NAME_MAX
-        )));
-    }
-    Ok(name.to_string())
+    channel_fields::check_name(name)
+        .map_err(|rule| ChannelError::Invalid(format!("name {rule}")))?;
+    Ok(name.trim().to_string())
 }
 
 impl Channels {
@@ -154,13 +147,14 @@ impl Channels {
         }
     }
 
-    /// Sends a test message now, outside the outbox; `NotDelivered` carries the service's answer.
+    /// Sends a test message now, outside the outbox: `Err` in the result is what the service
+    /// answered (or why it could not be reached).
     pub async fn test(
         &self,
         user: UserId,
         username: &str,
         id: ChannelId,
-    ) -> Result<(), ChannelError> {
+    ) -> Result<Result<(), String>, ChannelError> {
         let channel = self.get(user, id).await?;
         let notice = Notice::test(username, &self.senders.public_url, now_millis());
         let mut key = [0u8; 16];
@@ -170,10 +164,8 @@ impl Channels {
             .send(&channel.settings, &notice, &hex::encode(key), None)
             .await
         {
-            Outcome::Sent(_) => Ok(()),
-            Outcome::Retry { error, .. } | Outcome::Failed(error) => {
-                Err(ChannelError::NotDelivered(error))
-            }
+            Outcome::Sent(_) => Ok(Ok(())),
+            Outcome::Retry { error, .. } | Outcome::Failed(error) => Ok(Err(error)),
         }
     }
 }

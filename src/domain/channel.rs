@@ -5,7 +5,10 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::channel_fields as fields;
 use super::UserId;
+
+pub use fields::{FIELD_MAX, NAME_MAX};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ChannelId(pub i64);
@@ -226,41 +229,23 @@ pub struct ChannelFields {
     pub chat_id: Option<String>,
 }
 
-/// Longest URL, token or secret accepted.
-pub const FIELD_MAX: usize = 2048;
-pub const NAME_MAX: usize = 64;
-
 fn required(value: Option<String>, field: &str, kind: ChannelKind) -> Result<String, String> {
     value
         .filter(|v| !v.is_empty())
         .ok_or_else(|| format!("{field} is required for a {kind} channel"))
 }
 
+/// Runs a field's rule, naming the field in the error.
+fn check(field: &str, value: &str, rule: fn(&str) -> Result<(), String>) -> Result<(), String> {
+    rule(value).map_err(|rule| format!("{field} {rule}"))
+}
+
 fn check_url(field: &str, url: &str) -> Result<(), String> {
-    let lower = url.to_ascii_lowercase();
-    let rest = lower
-        .strip_prefix("https://")
-        .or_else(|| lower.strip_prefix("http://"));
-    match rest {
-        Some(rest)
-            if !rest.is_empty() && url.len() <= FIELD_MAX && !url.contains(char::is_whitespace) =>
-        {
-            Ok(())
-        }
-        _ => Err(format!(
-            "{field} must be an http:// or https:// URL of at most {FIELD_MAX} characters"
-        )),
-    }
+    check(field, url, fields::check_url)
 }
 
 fn check_secret(field: &str, value: &str) -> Result<(), String> {
-    if value.len() <= FIELD_MAX && value.bytes().all(|b| b.is_ascii_graphic()) {
-        Ok(())
-    } else {
-        Err(format!(
-            "{field} must be at most {FIELD_MAX} visible ASCII characters"
-        ))
-    }
+    check(field, value, fields::check_secret)
 }
 
 /// An optional secret: absent or empty means none.
@@ -297,15 +282,7 @@ impl ChannelSettings {
                     .unwrap_or_else(|| NTFY_DEFAULT_SERVER.to_string());
                 check_url("server", &server)?;
                 let topic = required(f.topic, "topic", kind)?;
-                if topic.len() > 64
-                    || !topic
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-                {
-                    return Err(
-                        "topic must be 1-64 letters, digits, '_' and '-' (as ntfy allows)".into(),
-                    );
-                }
+                check("topic", &topic, fields::check_topic)?;
                 let priority = f.priority.unwrap_or(i64::from(NTFY_DEFAULT_PRIORITY));
                 if !(1..=5).contains(&priority) {
                     return Err("priority must be 1 (min) to 5 (urgent)".into());
@@ -321,23 +298,7 @@ impl ChannelSettings {
                 let bot_token = required(f.bot_token, "bot_token", kind)?;
                 check_secret("bot_token", &bot_token)?;
                 let chat_id = required(f.chat_id, "chat_id", kind)?;
-                let numeric = chat_id
-                    .strip_prefix('-')
-                    .unwrap_or(&chat_id)
-                    .bytes()
-                    .all(|b| b.is_ascii_digit())
-                    && chat_id.len() <= 21;
-                let username = chat_id.strip_prefix('@').is_some_and(|u| {
-                    (5..=32).contains(&u.len())
-                        && u.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-                });
-                if !(numeric || username) {
-                    return Err(
-                        "chat_id must be a chat's number (e.g. 123456789 or -1001234567890) or \
-                         a channel's @username"
-                            .into(),
-                    );
-                }
+                check("chat_id", &chat_id, fields::check_chat_id)?;
                 ChannelSettings::Telegram { bot_token, chat_id }
             }
             ChannelKind::Discord => {

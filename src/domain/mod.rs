@@ -3,6 +3,7 @@
 pub mod account;
 mod alert;
 pub mod channel;
+pub mod channel_fields;
 mod fire;
 mod price;
 pub mod symbol;

@@ -147,7 +147,10 @@ function renderChannels() {
     test.textContent = "Test";
     test.onclick = async () => {
       $("#channel-message").textContent = "Sending a test message through " + c.name + "…";
-      try { await api("POST", "/channels/" + c.id + "/test/"); $("#channel-message").textContent = c.name + ": the test message was accepted."; }
+      try {
+        const r = await api("POST", "/channels/" + c.id + "/test/");
+        $("#channel-message").textContent = c.name + ": " + (r.delivered ? "the test message was accepted." : "not delivered: " + r.error);
+      }
       catch (e) { $("#channel-message").textContent = c.name + ": " + e.message; }
     };
     const del = document.createElement("button");
