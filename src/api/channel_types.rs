@@ -121,7 +121,7 @@ new_channel! {
         #[serde(default, deserialize_with = "not_null")]
         token: Option<SecretText>,
         /// 1 (min) to 5 (urgent); default 4.
-        #[serde(default, deserialize_with = "not_null")]
+        #[serde(default, deserialize_with = "priority")]
         #[oai(validator(minimum(value = "1"), maximum(value = "5")))]
         priority: Option<i64>,
     }
@@ -171,6 +171,17 @@ pub enum ChannelCreate {
     Discord(NewDiscordChannel),
     #[oai(mapping = "gotify")]
     Gotify(NewGotifyChannel),
+}
+
+/// An ntfy priority, 1-5, whatever the channel's kind (the document says so for every body).
+fn priority<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    let value: Option<i64> = not_null(deserializer)?;
+    match value {
+        Some(p) if !(1..=5).contains(&p) => Err(serde::de::Error::custom(
+            crate::domain::channel::PRIORITY_RULE,
+        )),
+        other => Ok(other),
+    }
 }
 
 fn text<R>(field: Option<Checked<R>>) -> Option<String> {
@@ -288,17 +299,18 @@ pub struct ChannelPatch {
     /// webhook: HMAC-SHA256 key for `X-Pricealert-Signature`; empty removes it.
     #[serde(default, deserialize_with = "not_null")]
     pub secret: Option<SecretText>,
-    /// ntfy (empty: https://ntfy.sh), gotify: the server's base URL.
+    /// ntfy (empty: https://ntfy.sh), gotify (empty keeps it): the server's base URL.
     #[serde(default, deserialize_with = "not_null")]
     pub server: Option<ServerText>,
     /// ntfy: the topic.
     #[serde(default, deserialize_with = "not_null")]
     pub topic: Option<TopicText>,
-    /// ntfy: an access token (empty removes it); gotify: the application token.
+    /// ntfy: an access token (empty removes it); gotify: the application token (empty keeps
+    /// it).
     #[serde(default, deserialize_with = "not_null")]
     pub token: Option<SecretText>,
     /// ntfy: 1 (min) to 5 (urgent).
-    #[serde(default, deserialize_with = "not_null")]
+    #[serde(default, deserialize_with = "priority")]
     #[oai(validator(minimum(value = "1"), maximum(value = "5")))]
     pub priority: Option<i64>,
     /// telegram: the bot's token from @BotFather.

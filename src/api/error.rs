@@ -111,6 +111,10 @@ const DOCUMENTED: [(u16, &str); 11] = [
         "Invalid input: malformed JSON, a failed validation or a bad parameter",
     ),
     (401, "Missing, invalid or expired credentials"),
+    (
+        403,
+        "A channel's target is not a public address and notify.allow_private_targets is off",
+    ),
     (404, "No such resource (someone else's alert is also 404)"),
     (405, "Method not allowed on this path"),
     (
@@ -121,10 +125,6 @@ const DOCUMENTED: [(u16, &str); 11] = [
     (415, "Content type is not application/json"),
     (429, "Too many requests: slow down"),
     (500, "Internal error (details are in the server log only)"),
-    (
-        502,
-        "A channel's test message was not accepted: what the service answered",
-    ),
     (
         503,
         "Busy (too many password checks queued) or the database cannot be written; retry later",

@@ -10,6 +10,8 @@ use super::UserId;
 
 pub use fields::{FIELD_MAX, NAME_MAX};
 
+pub const PRIORITY_RULE: &str = "must be 1 (min) to 5 (urgent)";
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ChannelId(pub i64);
 
@@ -285,7 +287,7 @@ impl ChannelSettings {
                 check("topic", &topic, fields::check_topic)?;
                 let priority = f.priority.unwrap_or(i64::from(NTFY_DEFAULT_PRIORITY));
                 if !(1..=5).contains(&priority) {
-                    return Err("priority must be 1 (min) to 5 (urgent)".into());
+                    return Err(format!("priority {PRIORITY_RULE}"));
                 }
                 ChannelSettings::Ntfy {
                     server: server.trim_end_matches('/').to_string(),
@@ -349,13 +351,16 @@ impl ChannelSettings {
                 f.token = Some(token);
             }
         }
+        // Gotify's server and token cannot be removed: empty keeps them.
+        let gotify = self.kind() == ChannelKind::Gotify;
+        let kept = |v: Option<String>| v.filter(|v| !(gotify && v.is_empty()));
         let over = ChannelFields {
             address: change.address.or(f.address),
             url: change.url.or(f.url),
             secret: change.secret.or(f.secret),
-            server: change.server.or(f.server),
+            server: kept(change.server).or(f.server),
             topic: change.topic.or(f.topic),
-            token: change.token.or(f.token),
+            token: kept(change.token).or(f.token),
             priority: change.priority.or(f.priority),
             bot_token: change.bot_token.or(f.bot_token),
             chat_id: change.chat_id.or(f.chat_id),
@@ -466,5 +471,15 @@ mod field_tests {
                 secret: None
             }
         );
+        let gotify = ChannelSettings::Gotify {
+            server: "https://gotify.example.com".into(),
+            token: "app-token".into(),
+        };
+        let emptied = ChannelFields {
+            server: Some(String::new()),
+            token: Some(String::new()),
+            ..Default::default()
+        };
+        assert_eq!(gotify.merged(emptied).unwrap(), gotify, "empty keeps them");
     }
 }
