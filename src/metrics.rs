@@ -46,6 +46,8 @@ pub struct Metrics {
     /// Delivery outcomes by channel kind and status (a fixed 6 × 3).
     deliveries: [[AtomicU64; 3]; 6],
     connections: Mutex<BTreeMap<usize, Connection>>,
+    /// Why the exchange cannot be reached, while no stream connection is up.
+    stream_failure: Mutex<Option<StreamFailure>>,
     /// Keyed by labels from fixed sets only (route, method, status), so the series are bounded.
     http: Mutex<BTreeMap<(&'static str, &'static str, u16), Histogram>>,
 }
@@ -61,6 +63,7 @@ impl Default for Metrics {
             smtp: AtomicU8::new(SmtpState::NotConfigured as u8),
             deliveries: Default::default(),
             connections: Mutex::new(BTreeMap::new()),
+            stream_failure: Mutex::new(None),
             http: Mutex::new(BTreeMap::new()),
         }
     }
@@ -83,7 +86,36 @@ pub struct Snapshot {
     pub now_ms: i64,
 }
 
+/// A failing exchange stream: the host tried, the latest error, since when it has failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamFailure {
+    pub host: String,
+    pub last_error: String,
+    /// Unix milliseconds of the first failure in this run of failures.
+    pub since_ms: i64,
+}
+
 impl Metrics {
+    /// A connection attempt failed; the first failure of a run sets `since`.
+    pub fn stream_failed(&self, host: &str, error: &str, now_ms: i64) {
+        if let Ok(mut failure) = self.stream_failure.lock() {
+            let since_ms = failure.as_ref().map_or(now_ms, |f| f.since_ms);
+            *failure = Some(StreamFailure {
+                host: host.to_string(),
+                last_error: error.to_string(),
+                since_ms,
+            });
+        }
+    }
+
+    /// Set while no stream connection is up and the last attempt failed.
+    pub fn stream_failure(&self) -> Option<StreamFailure> {
+        if self.live_connections() > 0 {
+            return None;
+        }
+        self.stream_failure.lock().ok().and_then(|f| f.clone())
+    }
+
     pub fn set_smtp(&self, state: SmtpState) {
         self.smtp.store(state as u8, Ordering::Relaxed);
     }
@@ -112,6 +144,11 @@ impl Metrics {
                 self.reconnects.fetch_add(1, Ordering::Relaxed);
             }
             entry.connected = connected;
+            if connected {
+                if let Ok(mut failure) = self.stream_failure.lock() {
+                    *failure = None;
+                }
+            }
             if connected && entry.last_trade == 0 {
                 entry.last_trade = -1;
             }

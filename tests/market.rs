@@ -589,3 +589,95 @@ async fn trades_before_a_new_symbol_is_subscribed_are_recovered() {
     let f = TestServer::wait_triggered(&mut events, id).await;
     assert_eq!(f.price.to_string(), "151");
 }
+
+/// Polls `/healthz` (it has no event to wait on) until `ready` holds, for at most 15 s.
+async fn health_until(s: &TestServer, what: &str, ready: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, health) = s.call(reqwest::Method::GET, "/healthz", None, None).await;
+        if ready(&health) {
+            return health;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}: {health}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_exchange_is_said_where_the_user_looks() {
+    let ex = FakeExchange::start(SYMBOLS).await;
+    ex.with(|st| st.refuse = Some(503));
+    let s = server_for(&ex, tempfile::tempdir().unwrap().path(), &[]).await;
+    let health = health_until(&s, "stream failing", |h| h["stream"] == "failing").await;
+    let problem = &health["stream_problem"];
+    let host = ex.ws_url.trim_start_matches("ws://");
+    assert_eq!(problem["host"], host, "{health}");
+    assert!(
+        problem["last_error"].as_str().unwrap().contains("503"),
+        "{health}"
+    );
+    assert!(
+        problem["since"].as_str().unwrap().ends_with('Z'),
+        "{health}"
+    );
+    assert_eq!(
+        health["status"], "ok",
+        "an unreachable exchange is not a failure"
+    );
+
+    // No price because the exchange is unreachable: 503 with Retry-After, not "unknown symbol".
+    let resp = reqwest::get(s.url("/prices/BTCUSDT")).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(resp.headers().contains_key("retry-after"));
+    let body: Value = resp.json().await.unwrap();
+    assert!(
+        body["error"].as_str().unwrap().contains("not connected"),
+        "{body}"
+    );
+
+    // It clears by itself once the stream connects.
+    ex.with(|st| st.refuse = None);
+    let health = health_until(&s, "stream connected", |h| h["stream"] == "connected").await;
+    assert_eq!(health["stream_problem"], Value::Null, "{health}");
+    let (status, _) = s
+        .call(reqwest::Method::GET, "/prices/NOSUCHCOIN", None, None)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "connected: an unknown symbol is 404"
+    );
+}
+
+#[tokio::test]
+async fn a_stream_host_that_does_not_resolve_is_named_as_a_dns_failure() {
+    let s = TestServer::start_in(
+        tempfile::tempdir().unwrap().path(),
+        &[
+            (
+                "PRICEALERT_MARKET__STREAM_URL",
+                "ws://pricealert-test.invalid:9443",
+            ),
+            (
+                "PRICEALERT_MARKET__REST_URL",
+                "http://pricealert-test.invalid:9",
+            ),
+        ],
+    )
+    .await;
+    let health = health_until(&s, "stream failing", |h| h["stream"] == "failing").await;
+    assert_eq!(
+        health["stream_problem"]["host"], "pricealert-test.invalid:9443",
+        "{health}"
+    );
+    assert!(
+        health["stream_problem"]["last_error"]
+            .as_str()
+            .unwrap()
+            .starts_with("DNS lookup failed"),
+        "{health}"
+    );
+}

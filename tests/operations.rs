@@ -190,7 +190,7 @@ async fn metrics_and_health_report_the_feed_the_outbox_and_the_api() {
         .unwrap();
     assert_eq!(
         health,
-        json!({"status": "ok", "stream": "connected", "smtp": "not_configured", "storage": null})
+        json!({"status": "ok", "stream": "connected", "stream_problem": null, "smtp": "not_configured", "storage": null})
     );
 
     ex.trade("BTCUSDT", "150");

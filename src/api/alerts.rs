@@ -8,6 +8,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
 
 use super::alert_types::{AlertCreate, AlertList, AlertOut, ConditionIn, StatusFilter};
+use super::any_case::AnyCase;
 use super::bearer::BearerAuth;
 use super::body::JsonBody;
 use super::cached_json::CachedJson;
@@ -20,6 +21,8 @@ use crate::domain::{AlertId, ChannelId, Symbol, UserId};
 use crate::store::AlertFilter;
 
 pub const DEFAULT_PAGE_SIZE: u64 = 10;
+/// A larger page size is clamped to this.
+pub const MAX_PAGE_SIZE: u64 = 100;
 
 pub struct AlertsApi;
 
@@ -196,14 +199,15 @@ impl AlertsApi {
         /// Page number, from 1.
         #[oai(validator(minimum(value = "1"), maximum(value = "1000000000")))]
         page: Query<Option<u64>>,
-        /// Alerts per page, at most 100 (default 10).
-        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+        /// Alerts per page (default 10); more than 100 gives 100, as Django REST Framework's
+        /// `max_page_size` does.
+        #[oai(validator(minimum(value = "1")))]
         page_size: Query<Option<u64>>,
         /// Alias of `page_size`.
-        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+        #[oai(validator(minimum(value = "1")))]
         per_page: Query<Option<u64>>,
-        /// `created` (or its alias `active`), `triggered` or `deleted`.
-        status: Query<Option<StatusFilter>>,
+        /// `created` (or its alias `active`), `triggered` or `deleted`, in any case.
+        status: Query<Option<AnyCase<StatusFilter>>>,
         /// Only alerts for this symbol (any case).
         cryptocurrency: Query<Option<SymbolText>>,
     ) -> Result<AlertListed, ApiError> {
@@ -214,10 +218,14 @@ impl AlertsApi {
             .transpose()
             .map_err(|msg| ApiError::bad_request(format!("cryptocurrency {msg}")))?;
         let key = ListKey {
-            status: status.0,
+            status: status.0.map(|s| s.0),
             symbol,
             page: page.0.unwrap_or(1),
-            page_size: page_size.0.or(per_page.0).unwrap_or(DEFAULT_PAGE_SIZE),
+            page_size: page_size
+                .0
+                .or(per_page.0)
+                .unwrap_or(DEFAULT_PAGE_SIZE)
+                .min(MAX_PAGE_SIZE),
         };
         let (hit, generation, key) = state.lists.get(user, key);
         if let Some(bytes) = hit {

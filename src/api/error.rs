@@ -45,6 +45,14 @@ impl ApiError {
         }
     }
 
+    /// 503, with how many seconds to wait before retrying.
+    pub fn unavailable(message: impl Into<String>, retry_after_secs: u64) -> Self {
+        Self {
+            retry_after: Some(retry_after_secs),
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, message)
+        }
+    }
+
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, message)
     }
@@ -127,7 +135,7 @@ const DOCUMENTED: [(u16, &str); 11] = [
     (500, "Internal error (details are in the server log only)"),
     (
         503,
-        "Busy (too many password checks queued) or the database cannot be written; retry later",
+        "Busy (too many password checks queued), the database cannot be written, or no price is known while the exchange is unreachable; retry after Retry-After",
     ),
 ];
 

@@ -10,7 +10,7 @@ use super::error::ApiError;
 use super::nullable::Nullable;
 use super::ApiTags;
 use super::AppState;
-use crate::clock::now_millis;
+use crate::clock::{format_millis, now_millis};
 use crate::metrics::{SmtpState, Snapshot};
 
 pub struct HealthApi;
@@ -22,6 +22,9 @@ pub enum StreamHealth {
     Connected,
     /// Trying to reach the exchange (alerts are kept; missed trades are recovered later).
     Connecting,
+    /// The last attempt to reach the exchange failed (`stream_problem` says why); still
+    /// retrying. Alerts are kept and missed trades recovered once it connects.
+    Failing,
     /// `market.enabled` is false.
     Disabled,
 }
@@ -45,10 +48,23 @@ pub enum ServerHealth {
     Unavailable,
 }
 
+/// Why the exchange cannot be reached.
+#[derive(Debug, Object)]
+pub struct StreamProblem {
+    /// The host and port tried (from `market.stream_url`).
+    pub host: String,
+    /// The latest attempt's error, in words.
+    pub last_error: String,
+    /// When the failures began (RFC 3339, UTC).
+    pub since: String,
+}
+
 #[derive(Debug, Object)]
 pub struct Health {
     pub status: ServerHealth,
     pub stream: StreamHealth,
+    /// Set while `stream` is `failing`.
+    pub stream_problem: Nullable<StreamProblem>,
     pub smtp: SmtpHealth,
     /// Why the database cannot be written (file deleted or replaced, disk full, I/O error);
     /// null while it can.
@@ -78,13 +94,23 @@ impl HealthApi {
     /// written; with the state of the exchange stream and of SMTP, which never make it fail.
     #[oai(path = "/healthz", method = "get", operation_id = "healthz")]
     async fn healthz(&self, state: Data<&Arc<AppState>>) -> HealthResponse {
+        let failure = state.metrics.stream_failure();
         let stream = if !state.config.market.enabled {
             StreamHealth::Disabled
         } else if state.metrics.live_connections() > 0 {
             StreamHealth::Connected
+        } else if failure.is_some() {
+            StreamHealth::Failing
         } else {
             StreamHealth::Connecting
         };
+        let stream_problem = failure
+            .filter(|_| stream == StreamHealth::Failing)
+            .map(|f| StreamProblem {
+                host: f.host,
+                last_error: f.last_error,
+                since: format_millis(f.since_ms),
+            });
         let smtp = match state.metrics.smtp() {
             SmtpState::Ok => SmtpHealth::Ok,
             SmtpState::Failing => SmtpHealth::Failing,
@@ -98,6 +124,7 @@ impl HealthApi {
                 ServerHealth::Ok
             },
             stream,
+            stream_problem: stream_problem.into(),
             smtp,
             storage: storage.into(),
         };

@@ -2,6 +2,7 @@
 
 mod alert_types;
 mod alerts;
+mod any_case;
 mod auth;
 mod bearer;
 mod body;
@@ -80,16 +81,47 @@ pub fn service() -> OpenApiService<Apis, ()> {
     .description(DESCRIPTION)
 }
 
-/// The OpenAPI document as YAML: what `pricealert openapi` prints and `openapi.yaml` holds.
+/// The OpenAPI document as YAML: what `pricealert openapi` prints, `openapi.yaml` holds and
+/// `/openapi.yaml` serves.
 pub fn spec_yaml() -> String {
-    service().spec_yaml()
+    plain_numbers(&service().spec_yaml())
+}
+
+/// serde_json's exact numbers (the `arbitrary_precision` feature, kept for exact prices)
+/// reach YAML as a one-key map; writes them as the plain numbers they are.
+fn plain_numbers(yaml: &str) -> String {
+    const MARK: &str = "$serde_json::private::Number: ";
+    let mut out = String::with_capacity(yaml.len());
+    let mut lines = yaml.lines().peekable();
+    while let Some(line) = lines.next() {
+        let number = lines
+            .peek()
+            .and_then(|next| next.trim_start().strip_prefix(MARK))
+            .filter(|_| line.ends_with(':'));
+        match number {
+            Some(number) => {
+                out.push_str(line);
+                out.push(' ');
+                out.push_str(number.trim_matches('\''));
+                lines.next();
+            }
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
 }
 
 pub fn routes(state: Arc<AppState>) -> impl Endpoint {
     let api = service();
     let docs = api.swagger_ui();
     let spec_json = api.spec_endpoint();
-    let spec_yaml = api.spec_endpoint_yaml();
+    let yaml = spec_yaml();
+    let spec_yaml = poem::endpoint::make_sync(move |_| {
+        poem::Response::builder()
+            .content_type("application/x-yaml")
+            .body(yaml.clone())
+    });
     Route::new()
         .nest("/", api)
         .nest("/docs", docs)
@@ -99,4 +131,17 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
         .with(CatchPanic::new())
         .around(middleware::around)
         .data(state)
+}
+
+#[cfg(test)]
+mod spec_tests {
+    #[test]
+    fn numbers_in_the_yaml_are_plain_numbers() {
+        let yaml = super::spec_yaml();
+        assert!(
+            !yaml.contains("serde_json"),
+            "an exact number leaked as a map"
+        );
+        assert!(yaml.contains("example: 65000\n"), "the number example");
+    }
 }

@@ -74,7 +74,8 @@ impl PricesApi {
         })))
     }
 
-    /// The last known price of one symbol; 404 when none is known.
+    /// The last known price of one symbol; 404 when none is known, 503 (with `Retry-After`)
+    /// while the exchange stream is not connected and no price is known yet.
     #[oai(path = "/prices/:symbol", method = "get", operation_id = "get_price")]
     async fn get(
         &self,
@@ -85,6 +86,20 @@ impl PricesApi {
             .map_err(|m| ApiError::bad_request(format!("symbol {m}")))?;
         match state.prices.get(&symbol) {
             Some((price, time)) => Ok(PriceFound::Ok(Json(out(&symbol, price, time)))),
+            // No price because the exchange cannot be reached: that is not the symbol's fault.
+            None if state.config.market.enabled && state.metrics.live_connections() == 0 => {
+                Err(ApiError::unavailable(
+                    format!(
+                        "no price for {symbol} yet: the exchange stream is not connected{}",
+                        state
+                            .metrics
+                            .stream_failure()
+                            .map(|f| format!(" ({}: {})", f.host, f.last_error))
+                            .unwrap_or_default()
+                    ),
+                    5,
+                ))
+            }
             None => Err(ApiError::not_found(format!(
                 "unknown symbol {symbol}: no price known"
             ))),

@@ -52,6 +52,11 @@ pub enum Event {
     Tickers(Vec<Ticker>),
     Connected(usize),
     Disconnected(usize),
+    /// A connection attempt failed: the host tried and why, in words.
+    Failed {
+        host: String,
+        error: String,
+    },
 }
 
 enum End {
@@ -109,7 +114,11 @@ impl Connection {
             }
             let (ws, pending) = match self.open().await {
                 Ok(opened) => opened,
-                Err(wait) => {
+                Err((wait, error)) => {
+                    let _ = self.events.send(Event::Failed {
+                        host: self.host(),
+                        error,
+                    });
                     let wait = wait.unwrap_or_else(|| backoff.next_delay());
                     tokio::select! {
                         _ = sleep(wait) => continue,
@@ -177,9 +186,24 @@ impl Connection {
         }
     }
 
+    /// The stream's host and port, as logs and `/healthz` name it.
+    fn host(&self) -> String {
+        let url = &self.settings.stream_url;
+        reqwest::Url::parse(url)
+            .ok()
+            .and_then(|u| {
+                let host = u.host_str()?.to_string();
+                Some(match u.port_or_known_default() {
+                    Some(port) => format!("{host}:{port}"),
+                    None => host,
+                })
+            })
+            .unwrap_or_else(|| url.clone())
+    }
+
     /// Connects with the first stream in the URL; the rest are queued as SUBSCRIBE batches.
-    /// On failure returns how long to wait, when the exchange said so.
-    async fn open(&self) -> Result<(Ws, Pending), Option<Duration>> {
+    /// On failure returns how long to wait, when the exchange said so, and why in words.
+    async fn open(&self) -> Result<(Ws, Pending), (Option<Duration>, String)> {
         let first = self.desired.iter().next().cloned().unwrap_or_default();
         let url = format!(
             "{}/stream?streams={first}",
@@ -221,7 +245,7 @@ impl Connection {
                             ?wait,
                             "exchange rate limit; waiting as asked"
                         );
-                        Err(Some(wait))
+                        Err((Some(wait), format!("rate limited (HTTP {status})")))
                     }
                     451 => {
                         if !self
@@ -238,21 +262,26 @@ impl Connection {
                             );
                         }
                         // Retrying will not help until the endpoint changes: wait long.
-                        Err(Some(self.settings.backoff_max * 10))
+                        Err((
+                            Some(self.settings.backoff_max * 10),
+                            "the exchange refuses connections from this location (HTTP 451)"
+                                .to_string(),
+                        ))
                     }
                     _ => {
-                        tracing::warn!(conn = self.id, status, "stream handshake refused");
-                        Err(None)
+                        tracing::warn!(conn = self.id, status, host = %self.host(), "stream handshake refused; check market.stream_url");
+                        Err((None, format!("handshake refused (HTTP {status})")))
                     }
                 }
             }
             Ok(Err(err)) => {
-                tracing::warn!(conn = self.id, error = %err, "cannot connect to the stream");
-                Err(None)
+                let error = connect_error(&err);
+                tracing::warn!(conn = self.id, host = %self.host(), %error, "cannot connect to the stream; check market.stream_url");
+                Err((None, error))
             }
             Err(_) => {
-                tracing::warn!(conn = self.id, "stream connect timed out");
-                Err(None)
+                tracing::warn!(conn = self.id, host = %self.host(), "stream connect timed out; check market.stream_url");
+                Err((None, "no answer within 15 s".to_string()))
             }
         }
     }
@@ -367,5 +396,15 @@ impl Connection {
             }
         }
         Some((new, pending))
+    }
+}
+
+/// A failed connection attempt in words: the DNS case named as such.
+fn connect_error(err: &WsError) -> String {
+    let text = err.to_string();
+    if text.contains("lookup address") || text.contains("Name or service not known") {
+        format!("DNS lookup failed ({text})")
+    } else {
+        text
     }
 }

@@ -121,6 +121,9 @@ impl Feed {
                         self.metrics.connection(conn, false);
                         tracing::debug!(conn, "disconnected");
                     }
+                    Some(Event::Failed { host, error }) => {
+                        self.metrics.stream_failed(&host, &error, now_millis());
+                    }
                     None => break,
                 },
                 Some((symbol, result)) = backfilled.recv() => self.finish_recovery(symbol, result),

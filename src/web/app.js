@@ -238,7 +238,7 @@ async function live() {
   const resp = await fetch(url, { headers: { "Authorization": "Bearer " + store.access, "Accept": "text/event-stream" }, signal: liveAbort.signal });
   if (resp.status === 401) sessionEnded = true;
   if (!resp.ok) throw new Error("live updates: " + resp.status);
-  $("#live").textContent = "● live";
+  $("#live").textContent = "● page updating live";
   const reader = resp.body.getReader();
   const decoder = new TextDecoder();
   let buffer = "";
@@ -268,11 +268,32 @@ function restartLive() {
       logout();
       return;
     }
-    $("#live").textContent = "○ reconnecting";
+    $("#live").textContent = "○ page reconnecting";
     setTimeout(async () => { try { await api("GET", "/alerts/?page_size=1"); } catch (_) {} if (store.access) { loadAlerts().catch(() => {}); run(); } }, 2000);
   });
   run();
 }
+
+// What the server says about its exchange stream and SMTP, shown where the user looks; the
+// banner goes away by itself once the problem does.
+async function checkHealth() {
+  let h;
+  try { h = await (await fetch("/healthz", { headers: { "Accept": "application/json" } })).json(); } catch (_) { return; }
+  const notes = [];
+  if (h.stream === "failing" && h.stream_problem) {
+    const p = h.stream_problem;
+    const since = new Date(p.since).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    notes.push("Can't reach the exchange (" + p.host + ") since " + since + " — " + p.last_error + "; see market.stream_url. Alerts are kept and missed trades are checked once it connects.");
+  }
+  if (h.smtp === "not_configured" && [...channels.values()].some((c) => c.kind === "email" && c.enabled)) {
+    notes.push("Email is not set up on this server (smtp.host), so email notifications wait until it is.");
+  }
+  if (h.storage) notes.push("The server cannot save changes: " + h.storage);
+  $("#banner").textContent = notes.join(" ");
+  $("#banner").classList.toggle("hidden", notes.length === 0);
+}
+setInterval(checkHealth, 5000);
+checkHealth();
 
 async function enter() {
   $("#auth").classList.add("hidden");
