@@ -33,8 +33,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the server.
     Serve {
-        /// Address to listen on (default 127.0.0.1:8080).
-        #[arg(long, value_name = "ADDR")]
+        /// Address to listen on: 127.0.0.1:8080 (the default), 0.0.0.0:8080 or :8080 (every
+        /// interface), localhost:8080.
+        #[arg(long, value_name = "ADDR", value_parser = crate::config::listen::parse_listen)]
         listen: Option<SocketAddr>,
         /// Create a new, empty database even though the data dir already has a JWT secret
         /// (without it, a missing database there is taken for lost data and serve refuses).

@@ -47,6 +47,15 @@ async fn run() -> ExitCode {
     for warning in &loaded.warnings {
         tracing::warn!("{warning}");
     }
+    if matches!(cli.command, Command::CheckConfig) {
+        match &loaded.file {
+            Some(path) => println!("# loaded from {}", path.display()),
+            None => println!(
+                "# no config file (none given, no ./config.toml): built-in defaults and \
+                 PRICEALERT_* variables"
+            ),
+        }
+    }
     match cli::dispatch(cli.command, loaded.config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

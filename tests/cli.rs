@@ -195,6 +195,7 @@ fn check_config_redacts_secrets_and_names_bad_keys() {
     assert!(stdout.contains("<redacted>"));
     assert!(stdout.contains("0.0.0.0:9999"));
     assert!(stdout.contains("/tmp/somewhere"));
+    assert!(stdout.starts_with("# no config file"), "{stdout}");
 
     let out = pricealert(
         &["check-config"],
@@ -226,6 +227,18 @@ fn check_config_redacts_secrets_and_names_bad_keys() {
     );
     assert!(text(&out.stderr).contains("server.listne"));
 
+    std::fs::write(&file, "[server]\nlisten = \"127.0.0.1:7001\"\n").unwrap();
+    let out = pricealert(
+        &["check-config", "--config", file.to_str().unwrap()],
+        &[],
+        None,
+    );
+    assert!(
+        text(&out.stdout).starts_with(&format!("# loaded from {}", file.display())),
+        "{}",
+        text(&out.stdout)
+    );
+
     let out = pricealert(&["check-config"], &[("PRICEALERT_SERVER__TYPO", "1")], None);
     assert!(out.status.success());
     assert!(text(&out.stderr).contains("PRICEALERT_SERVER__TYPO"));
@@ -248,5 +261,12 @@ fn config_example_is_valid_and_matches_the_defaults() {
         &[],
         None,
     );
-    assert_eq!(text(&with_example.stdout), text(&defaults.stdout));
+    // Past the first line, which names the file.
+    let settings = |out: &std::process::Output| {
+        text(&out.stdout)
+            .split_once('\n')
+            .map(|(_, rest)| rest.to_string())
+            .unwrap_or_default()
+    };
+    assert_eq!(settings(&with_example), settings(&defaults));
 }

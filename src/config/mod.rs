@@ -4,7 +4,9 @@
 mod bytes;
 mod duration;
 mod flexible;
+mod known_keys;
 mod limits;
+pub mod listen;
 mod market;
 mod notify;
 mod rate;
@@ -47,6 +49,7 @@ pub struct Config {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ServerConfig {
+    #[serde(deserialize_with = "listen::deserialize")]
     pub listen: SocketAddr,
     /// Base of the absolute URLs the server hands out (pagination links, email links).
     pub public_url: Option<String>,
@@ -173,9 +176,14 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("config file {path} is not valid TOML: {message}")]
-    Syntax { path: PathBuf, message: String },
-    #[error("unknown key `{key}` in config file {path}")]
+    #[error("config file {path} is not valid TOML: line {line}, column {column}: {message}")]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("unknown key `{key}` in config file {path}{}", did_you_mean(.key))]
     UnknownKey { key: String, path: PathBuf },
     #[error("invalid value for `{key}` ({origin}): {message}")]
     Invalid {
@@ -190,6 +198,8 @@ pub enum ConfigError {
 pub struct Loaded {
     pub config: Config,
     pub warnings: Vec<String>,
+    /// The config file read, if any.
+    pub file: Option<PathBuf>,
 }
 
 impl Config {
@@ -223,6 +233,10 @@ impl Config {
             let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
                 continue;
             };
+            // Set to the empty string counts as unset (a blank line in an env file).
+            if value.is_empty() {
+                continue;
+            }
             if ENV_NOT_KEYS.contains(&name.as_str()) {
                 continue;
             }
@@ -265,7 +279,8 @@ impl Config {
                 .map(|(_, var)| var.clone())
                 .unwrap_or_else(|| key.clone());
             warnings.push(format!(
-                "ignoring environment variable {var}: `{key}` is not a config key"
+                "ignoring environment variable {var}: `{key}` is not a config key{}",
+                did_you_mean(&key)
             ));
         }
 
@@ -275,6 +290,15 @@ impl Config {
         if let Some(listen) = overrides.listen {
             config.server.listen = listen;
         }
+        if config.server.public_url.is_none() && !config.server.listen.ip().is_loopback() {
+            warnings.push(format!(
+                "server.public_url is not set, so links in emails and pagination point to \
+                 http://{listen}, which other machines may not reach: set server.public_url \
+                 (PRICEALERT_SERVER__PUBLIC_URL) to the address people open, like \
+                 https://alerts.example.com",
+                listen = config.server.listen
+            ));
+        }
         config.validate()?;
         if config.cache.max_entries.is_some() {
             warnings.push(
@@ -282,7 +306,11 @@ impl Config {
                     .to_string(),
             );
         }
-        Ok(Loaded { config, warnings })
+        Ok(Loaded {
+            config,
+            warnings,
+            file: file_path,
+        })
     }
 
     /// Checks what types alone cannot, and fills in values derived from others.
@@ -349,6 +377,18 @@ impl Config {
                 "market.stall_timeout",
                 "durations must be longer than 0s",
             ));
+        }
+        // Left at its default, the sender is the account we log in with when that is an address
+        // (many providers refuse any other sender).
+        if self.smtp.from == smtp::DEFAULT_FROM {
+            if let Some(username) = self
+                .smtp
+                .username
+                .as_deref()
+                .filter(|u| crate::domain::account::check_email(u).is_ok())
+            {
+                self.smtp.from = format!("pricealert <{username}>");
+            }
         }
         if self.smtp.from.parse::<lettre::message::Mailbox>().is_err() {
             return Err(invalid(
@@ -438,6 +478,13 @@ impl Config {
     }
 }
 
+/// "; did you mean `x`?" when a known key is close to `key`.
+fn did_you_mean(key: &str) -> String {
+    known_keys::suggest(key)
+        .map(|k| format!("; did you mean `{k}`?"))
+        .unwrap_or_default()
+}
+
 fn read_file(explicit: Option<&Path>) -> Result<(toml::Table, Option<PathBuf>), ConfigError> {
     let path = match explicit {
         Some(path) => path.to_path_buf(),
@@ -448,12 +495,18 @@ fn read_file(explicit: Option<&Path>) -> Result<(toml::Table, Option<PathBuf>), 
         path: path.clone(),
         source,
     })?;
-    let table = text
-        .parse::<toml::Table>()
-        .map_err(|err| ConfigError::Syntax {
+    let table = text.parse::<toml::Table>().map_err(|err| {
+        let at = err.span().map_or(0, |span| span.start);
+        let before = &text[..at.min(text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        ConfigError::Syntax {
             path: path.clone(),
-            message: err.message().to_string(),
-        })?;
+            line,
+            column,
+            message: err.message().trim_end().to_string(),
+        }
+    })?;
     Ok((table, Some(path)))
 }
 

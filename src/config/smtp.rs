@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{flexible, HumanDuration, Secret};
 
+/// The sender when `smtp.from` is not set and `smtp.username` is not an address.
+pub const DEFAULT_FROM: &str = "pricealert <pricealert@localhost>";
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SmtpSecurity {
@@ -37,7 +40,8 @@ pub struct SmtpConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub password_file: Option<PathBuf>,
     pub security: SmtpSecurity,
-    /// `Name <address>` the emails come from.
+    /// `Name <address>` the emails come from; default `pricealert <username>` when
+    /// `username` is an address.
     pub from: String,
     /// Limit for connecting and for each SMTP command.
     pub timeout: HumanDuration,
@@ -57,7 +61,7 @@ impl Default for SmtpConfig {
             password: None,
             password_file: None,
             security: SmtpSecurity::Starttls,
-            from: "pricealert <pricealert@localhost>".to_string(),
+            from: DEFAULT_FROM.to_string(),
             timeout: HumanDuration::secs(30),
             retry_initial: HumanDuration::secs(30),
             retry_max: HumanDuration::secs(3600),

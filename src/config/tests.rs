@@ -192,3 +192,99 @@ fn the_replaced_cache_key_is_accepted_with_a_warning() {
         loaded.warnings
     );
 }
+
+#[test]
+fn an_empty_environment_variable_counts_as_unset() {
+    let f = file("[smtp]\nusername = \"bot@example.com\"\n");
+    let c = Config::load(
+        &with_file(&f),
+        env(&[
+            ("PRICEALERT_SMTP__USERNAME", ""),
+            ("PRICEALERT_SERVER__LISTEN", ""),
+        ]),
+    )
+    .unwrap()
+    .config;
+    assert_eq!(c.smtp.username.as_deref(), Some("bot@example.com"));
+    assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");
+}
+
+#[test]
+fn the_sender_defaults_to_the_smtp_username_when_it_is_an_address() {
+    let load = |pairs: &[(&str, &str)]| {
+        Config::load(&Overrides::default(), env(pairs))
+            .unwrap()
+            .config
+    };
+    let c = load(&[("PRICEALERT_SMTP__USERNAME", "alerts@example.com")]);
+    assert_eq!(c.smtp.from, "pricealert <alerts@example.com>");
+    let c = load(&[("PRICEALERT_SMTP__USERNAME", "apikey")]);
+    assert_eq!(
+        c.smtp.from,
+        smtp::DEFAULT_FROM,
+        "not an address: the default stays"
+    );
+    let c = load(&[
+        ("PRICEALERT_SMTP__USERNAME", "alerts@example.com"),
+        ("PRICEALERT_SMTP__FROM", "Prices <prices@example.com>"),
+    ]);
+    assert_eq!(
+        c.smtp.from, "Prices <prices@example.com>",
+        "a set sender wins"
+    );
+}
+
+#[test]
+fn config_errors_say_where() {
+    let f = file("[server]\nlisten = \"127.0.0.1:1\"\npublic_url = \"http://x\n");
+    let err = Config::load(&with_file(&f), env(&[]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("line 3, column"), "{err}");
+    let f = file("[server]\nlisen = \"127.0.0.1:1\"\n");
+    let err = Config::load(&with_file(&f), env(&[]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unknown key `server.lisen`"), "{err}");
+    assert!(err.ends_with("did you mean `server.listen`?"), "{err}");
+    let loaded = Config::load(
+        &Overrides::default(),
+        env(&[("PRICEALERT_SMTP__HOTS", "mail.example.com")]),
+    )
+    .unwrap();
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .any(|w| w.contains("did you mean `smtp.host`?")),
+        "{:?}",
+        loaded.warnings
+    );
+}
+
+#[test]
+fn listening_beyond_this_machine_without_a_public_url_warns_once() {
+    let warned = |pairs: &[(&str, &str)]| {
+        Config::load(&Overrides::default(), env(pairs))
+            .unwrap()
+            .warnings
+            .iter()
+            .filter(|w| w.contains("server.public_url is not set"))
+            .count()
+    };
+    assert_eq!(warned(&[("PRICEALERT_SERVER__LISTEN", ":8080")]), 1);
+    assert_eq!(
+        warned(&[("PRICEALERT_SERVER__LISTEN", "localhost:8080")]),
+        0
+    );
+    assert_eq!(
+        warned(&[
+            ("PRICEALERT_SERVER__LISTEN", "0.0.0.0:8080"),
+            (
+                "PRICEALERT_SERVER__PUBLIC_URL",
+                "https://alerts.example.com"
+            ),
+        ]),
+        0
+    );
+}

@@ -9,6 +9,7 @@
 //! over), so the bound holds whatever the scheduler does with this task.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::Connection;
@@ -33,6 +34,10 @@ pub(super) struct CheckpointState {
     running: AtomicBool,
     commits: AtomicU32,
     wake: Notify,
+    /// The background checkpoint is copying pages right now: a checkpoint from the writer's
+    /// hook would fail at once (SQLite never waits for another checkpointer), so it waits for
+    /// a commit after this one ends.
+    copying: AtomicBool,
 }
 
 impl CheckpointState {
@@ -49,8 +54,10 @@ impl CheckpointState {
 /// The writer's WAL hook, called after each commit with the WAL's length in pages. The WAL
 /// starts over only when a write begins with every page copied, which a steady stream of
 /// commits never allows: past `LONG_WAL_PAGES` the last pages are copied here, with the writer
-/// held, every `LONG_WAL_RETRY` pages until it has started over.
+/// held, every `LONG_WAL_RETRY` pages until it has started over. While the background
+/// checkpoint is copying, a try here would fail at once without counting as one.
 fn bound_the_wal(
+    state: Arc<CheckpointState>,
 ) -> impl FnMut(&mut rusqlite::hooks::Wal, std::os::raw::c_int) -> rusqlite::Result<()> + Send + 'static
 {
     let mut tried_at = 0;
@@ -58,13 +65,19 @@ fn bound_the_wal(
         let pages = i64::from(pages);
         if pages <= LONG_WAL_PAGES {
             tried_at = 0;
-        } else if tried_at == 0 || pages >= tried_at + LONG_WAL_RETRY {
-            tried_at = pages;
-            // FULL waits (up to the busy timeout) for a background checkpoint in progress
-            // instead of giving up as PASSIVE would; the writer is this connection, so nothing
-            // else is waited for. Never an error from here: the commit has happened, and SQLite
-            // would report the hook's error as the commit's; a failed try is tried again later.
-            let _ = wal.checkpoint_v2(rusqlite::wal::CheckpointMode::FULL);
+        } else if (tried_at == 0 || pages >= tried_at + LONG_WAL_RETRY)
+            && !state.copying.load(Ordering::Acquire)
+        {
+            // FULL waits (up to the busy timeout) for readers of older pages; the writer is
+            // this connection. Another checkpointer makes it fail at once (SQLite does not
+            // wait for one): then it is tried again at the next commit. Never an error from
+            // here: the commit has happened, and SQLite would report the hook's error as the
+            // commit's.
+            let started = std::time::Instant::now();
+            match wal.checkpoint_v2(rusqlite::wal::CheckpointMode::FULL) {
+                Err(_) if started.elapsed() < Duration::from_millis(1) => {}
+                _ => tried_at = pages,
+            }
         }
         Ok(())
     }
@@ -94,11 +107,12 @@ impl Store {
         let mut conn = run_blocking(move || connect(&path, busy_timeout)).await?;
         let state = &self.inner.checkpoint;
         state.running.store(true, Ordering::Relaxed);
+        let hook_state = state.clone();
         // In one step: the pragma replaces any WAL hook with SQLite's own, and writes between
         // the two would run unbounded.
         self.with_writer(|conn| {
             conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-            conn.wal_hook(Some(bound_the_wal()))?;
+            conn.wal_hook(Some(bound_the_wal(hook_state)))?;
             Ok(())
         })
         .await?;
@@ -112,11 +126,14 @@ impl Store {
                 continue;
             }
             // The connection travels to the blocking pool and back; an error ends the loop.
-            let (back, wal_pages) = run_blocking(move || {
+            state.copying.store(true, Ordering::Release);
+            let copied = run_blocking(move || {
                 let pages = passive_checkpoint(&conn)?;
                 Ok((conn, pages))
             })
-            .await?;
+            .await;
+            state.copying.store(false, Ordering::Release);
+            let (back, wal_pages) = copied?;
             conn = back;
             tracing::trace!(wal_pages, "checkpointed");
         }

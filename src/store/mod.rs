@@ -74,7 +74,7 @@ struct Inner {
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     reader_slots: Semaphore,
-    checkpoint: checkpoint::CheckpointState,
+    checkpoint: std::sync::Arc<checkpoint::CheckpointState>,
     /// The database file as opened, to notice it being deleted or replaced.
     file_id: Option<health::FileId>,
     health: health::Health,
