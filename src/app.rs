@@ -179,7 +179,11 @@ pub async fn run(
     } = app;
     let tasks = start_background(&state, work, outbox_wake, senders, background.clone()).await?;
     let limits = server_limits(&state.config);
-    tracing::info!(%addr, docs = %format!("{}/docs", state.public_url), "pricealert is listening");
+    tracing::info!(
+        "pricealert is listening: open {}/ (API docs at {}/docs; bound to {addr})",
+        state.public_url,
+        state.public_url
+    );
     let stopping = state.stopping.clone();
     let shutdown = async move {
         shutdown.await;

@@ -46,29 +46,35 @@ pub enum Command {
     Migrate,
     /// Create a user; the password is read from stdin or prompted for, never taken from argv.
     CreateUser {
+        /// 3-32 letters, digits, '.', '_' or '-'.
         #[arg(long)]
         username: String,
+        /// Where their email notifications go.
         #[arg(long)]
         email: String,
     },
     /// Set a user's password (read from stdin or prompted for) and end all their sessions.
     ResetPassword {
+        /// The user whose password changes.
         #[arg(long)]
         username: String,
     },
     /// Delete a user with their alerts and notifications; their tokens stop working at once
     /// (within a second on a running server).
     DeleteUser {
+        /// The user to delete.
         #[arg(long)]
         username: String,
     },
     /// Copy the database to FILE with SQLite's online backup; safe while the server runs.
     Backup {
+        /// The backup file to write, in an existing folder (replaced if it exists).
         #[arg(long, value_name = "FILE")]
         to: PathBuf,
     },
     /// Replace the database with FILE (a backup); refuses while a server uses the data dir.
     Restore {
+        /// A backup written by `pricealert backup`.
         #[arg(long, value_name = "FILE")]
         from: PathBuf,
     },
@@ -265,7 +271,12 @@ fn read_password() -> Result<String, AppError> {
         return Ok(first);
     }
     let mut line = String::new();
-    stdin.lock().read_line(&mut line)?;
+    if stdin.lock().read_line(&mut line)? == 0 {
+        return Err(AppError::Io(std::io::Error::other(
+            "no password arrived on stdin: pipe it in (printf '%s\\n' \"$PASSWORD\" | pricealert \
+             create-user ...) or run the command in a terminal to be asked for it",
+        )));
+    }
     Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 

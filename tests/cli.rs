@@ -270,3 +270,100 @@ fn config_example_is_valid_and_matches_the_defaults() {
     };
     assert_eq!(settings(&with_example), settings(&defaults));
 }
+
+#[test]
+fn commands_say_what_is_missing_in_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir_arg(dir.path());
+    let out = pricealert(
+        &[
+            "--data-dir",
+            &data,
+            "create-user",
+            "--username",
+            "bob",
+            "--email",
+            "bob@example.com",
+        ],
+        &[],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("no password arrived on stdin"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    assert!(pricealert(&["--data-dir", &data, "migrate"], &[], None)
+        .status
+        .success());
+    let folder = dir.path().join("no-such-folder");
+    let target = folder.join("backup.db");
+    let out = pricealert(
+        &[
+            "--data-dir",
+            &data,
+            "backup",
+            "--to",
+            target.to_str().unwrap(),
+        ],
+        &[],
+        None,
+    );
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!("the folder {} does not exist", folder.display())),
+        "{err}"
+    );
+
+    let missing = dir.path().join("missing.db");
+    let out = pricealert(
+        &[
+            "--data-dir",
+            &data,
+            "restore",
+            "--from",
+            missing.to_str().unwrap(),
+        ],
+        &[],
+        None,
+    );
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "cannot restore from {}: no such file",
+            missing.display()
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn every_option_of_every_command_has_a_help_line() {
+    for command in [
+        "serve",
+        "migrate",
+        "create-user",
+        "reset-password",
+        "delete-user",
+        "backup",
+        "restore",
+        "openapi",
+        "check-config",
+        "send-test-email",
+    ] {
+        let out = pricealert(&[command, "--help"], &[], None);
+        let help = text(&out.stdout);
+        let options = help.split_once("Options:").map(|(_, o)| o).unwrap_or("");
+        for line in options.lines().filter(|l| l.trim_start().starts_with('-')) {
+            let (flag, words) = line.trim_start().split_once("  ").unwrap_or((line, ""));
+            assert!(
+                !words.trim().is_empty(),
+                "{command} {flag} has no help line"
+            );
+        }
+    }
+}

@@ -637,4 +637,9 @@ async fn small_ones_duplicate_keys_internal_names_and_inline_scripts() {
         .to_str()
         .unwrap()
         .contains("javascript"));
+    // Browsers ask for it on every first visit; a 404 there is noise in every log.
+    let icon = s.client.get(s.url("/favicon.ico")).send().await.unwrap();
+    assert_eq!(icon.status(), StatusCode::OK);
+    assert_eq!(icon.headers()["content-type"], "image/svg+xml");
+    assert!(icon.text().await.unwrap().starts_with("<svg"));
 }

@@ -41,6 +41,7 @@ pub const ROUTES: &[Route] = &[
     // Served outside the OpenAPI document.
     route("/", "GET"),
     route("/app.js", "GET"),
+    route("/favicon.ico", "GET"),
     route("/docs", "GET"),
     route("/openapi.json", "GET"),
     route("/openapi.yaml", "GET"),
@@ -115,7 +116,7 @@ mod tests {
             .collect();
         table.sort();
         assert_eq!(table, documented);
-        assert_eq!(ROUTES.len(), documented.len() + 5);
+        assert_eq!(ROUTES.len(), documented.len() + 6);
     }
 
     #[test]

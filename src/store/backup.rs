@@ -57,6 +57,17 @@ pub fn backup(data_dir: &Path, to: &Path) -> Result<(), StoreError> {
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "no database here"),
         });
     }
+    let folder = match to.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !folder.is_dir() {
+        return Err(StoreError::Missing(format!(
+            "cannot back up to {}: the folder {} does not exist",
+            to.display(),
+            folder.display()
+        )));
+    }
     let source = Connection::open_with_flags(&source_path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     // Write next to the target, then rename: a half-written backup never has its name.
     let tmp = to.with_extension("partial");
@@ -77,6 +88,12 @@ pub fn backup(data_dir: &Path, to: &Path) -> Result<(), StoreError> {
 
 /// Replaces the database with `from`; refuses while a server holds the data dir.
 pub fn restore(data_dir: &Path, from: &Path) -> Result<PathBuf, StoreError> {
+    if !from.is_file() {
+        return Err(StoreError::Missing(format!(
+            "cannot restore from {}: no such file",
+            from.display()
+        )));
+    }
     let _lock = DataDirLock::acquire(data_dir)?;
     let source = Connection::open_with_flags(from, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     let ok: String = source.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;

@@ -56,6 +56,15 @@ pub enum StoreError {
     },
     #[error("{0} is in use by a running pricealert; stop it first")]
     InUse(PathBuf),
+    /// A file or folder given to a command is not there.
+    #[error("{0}")]
+    Missing(String),
+    #[error(
+        "cannot write {path}: {why}. Give the user that runs pricealert write access to it and \
+         to its -wal and -shm files (for example: chown <that user> {path}*), or run pricealert \
+         as the user that owns them"
+    )]
+    NotWritable { path: PathBuf, why: String },
     #[error("database task failed: {0}")]
     Task(String),
     /// The database cannot be written: its file is gone, the disk is full, an I/O error.
@@ -197,9 +206,38 @@ fn open_and_migrate(
         path: data_dir.to_path_buf(),
         source,
     })?;
-    let mut conn = connect(&data_dir.join(DB_FILE), busy_timeout)?;
+    let path = data_dir.join(DB_FILE);
+    // Each file first: SQLite opens a file it cannot write read-only, without a word.
+    for file in [
+        path.clone(),
+        path.with_extension("db-wal"),
+        path.with_extension("db-shm"),
+    ] {
+        if file.exists() {
+            if let Err(err) = std::fs::OpenOptions::new().write(true).open(&file) {
+                return Err(StoreError::NotWritable {
+                    path: file,
+                    why: err.to_string(),
+                });
+            }
+        }
+    }
+    let mut conn = connect(&path, busy_timeout)?;
+    check_writable(&conn, &path)?;
     let versions = migrations::apply(&mut conn)?;
     Ok((conn, versions))
+}
+
+/// Refuses a connection SQLite opened read-only: every write would fail later with "attempt to
+/// write a readonly database".
+fn check_writable(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    if conn.is_readonly(rusqlite::MAIN_DB)? {
+        return Err(StoreError::NotWritable {
+            path: path.to_path_buf(),
+            why: "it opens read-only for this user".to_string(),
+        });
+    }
+    Ok(())
 }
 
 async fn run_blocking<T, F>(f: F) -> Result<T, StoreError>
@@ -255,4 +293,27 @@ fn unique_violation(err: rusqlite::Error, fields: &[(&str, &'static str)]) -> St
         }
     }
     StoreError::Sqlite(err)
+}
+
+#[cfg(test)]
+mod open_tests {
+    use super::*;
+
+    #[test]
+    fn a_database_that_opens_read_only_is_refused_naming_the_file_and_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Store::open(dir.path(), Duration::from_secs(1)).unwrap());
+        let path = dir.path().join(DB_FILE);
+        let writable = Connection::open(&path).unwrap();
+        assert!(check_writable(&writable, &path).is_ok());
+        // What SQLite falls back to when the user cannot write the file.
+        let read_only =
+            Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        let err = check_writable(&read_only, &path).unwrap_err().to_string();
+        assert!(err.contains(&path.display().to_string()), "{err}");
+        assert!(
+            err.contains("write access") && err.contains("-wal"),
+            "{err}"
+        );
+    }
 }

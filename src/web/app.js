@@ -54,8 +54,15 @@ async function api(method, path, body, retry = true) {
     logout();
   }
   const data = resp.status === 204 ? null : await resp.json().catch(() => null);
-  if (!resp.ok) throw new Error((data && data.error) || resp.statusText);
+  if (!resp.ok) throw new Error(inWords((data && data.error) || resp.statusText));
   return data;
+}
+
+// The API names fields as the API spells them; the page says what the form calls them.
+const FIELD_WORDS = { cryptocurrency: "Symbol", target_price: "Target price", condition: "Condition", bot_token: "Bot token", chat_id: "Chat id", username: "Username", password: "Password", email: "Email", address: "Address", url: "URL", topic: "Topic", token: "Token", server: "Server", priority: "Priority", secret: "Secret", name: "Name" };
+function inWords(message) {
+  const m = /^([a-z_]+)( .*)$/.exec(message);
+  return m && FIELD_WORDS[m[1]] ? FIELD_WORDS[m[1]] + m[2] : message;
 }
 
 function cell(row, label, content) {
@@ -91,7 +98,11 @@ function render() {
     const del = document.createElement("button");
     del.className = "danger";
     del.textContent = "Delete";
-    del.onclick = async () => { try { await api("DELETE", "/alerts/" + a.id + "/"); alerts.delete(a.id); render(); restartLive(); } catch (e) { say(e.message); } };
+    del.onclick = async () => {
+      if (!confirm("Delete the alert " + a.cryptocurrency + " " + a.condition + " " + a.target_price + "?")) return;
+      try { await api("DELETE", "/alerts/" + a.id + "/"); $("#alerts-message").textContent = ""; alerts.delete(a.id); render(); restartLive(); }
+      catch (e) { $("#alerts-message").textContent = e.message; }
+    };
     cell(tr, "", a.status === "created" || a.status === "triggered" ? del : "");
     rows.appendChild(tr);
   }

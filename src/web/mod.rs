@@ -10,9 +10,17 @@ enum Script {
     Ok(PlainText<&'static str>),
 }
 
+#[derive(ApiResponse)]
+enum Icon {
+    #[oai(status = 200, content_type = "image/svg+xml")]
+    Ok(PlainText<&'static str>),
+}
+
 const INDEX: &str = include_str!("index.html");
 /// The page's script, served as a file so the Content-Security-Policy needs no inline scripts.
 const APP_JS: &str = include_str!("app.js");
+/// The page's icon (SVG, which browsers take at /favicon.ico too).
+const ICON: &str = include_str!("icon.svg");
 
 pub struct WebPage;
 
@@ -28,5 +36,11 @@ impl WebPage {
     #[oai(path = "/app.js", method = "get", hidden)]
     async fn script(&self) -> Script {
         Script::Ok(PlainText(APP_JS))
+    }
+
+    /// The icon browsers ask for.
+    #[oai(path = "/favicon.ico", method = "get", hidden)]
+    async fn favicon(&self) -> Icon {
+        Icon::Ok(PlainText(ICON))
     }
 }
