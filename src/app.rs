@@ -135,6 +135,7 @@ impl App {
         );
         let state = AppState {
             public_url: config.public_url(),
+            links_from_request: config.server.public_url.is_none(),
             limits: Limits::new(&config.limits),
             config,
             store,

@@ -425,3 +425,79 @@ async fn docs_and_spec_are_served() {
     assert_eq!(yaml.status(), StatusCode::OK);
     assert_eq!(yaml.text().await.unwrap(), pricealert::api::spec_yaml());
 }
+
+/// The `next` link of a one-per-page list, asked for with `headers`.
+async fn next_link(s: &TestServer, token: &str, headers: &[(&str, &str)]) -> String {
+    let mut req = s
+        .client
+        .get(s.url("/alerts/?page_size=1"))
+        .bearer_auth(token);
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    let page: Value = req.send().await.unwrap().json().await.unwrap();
+    page["next"].as_str().unwrap_or_default().to_string()
+}
+
+#[tokio::test]
+async fn without_a_public_url_links_follow_the_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start_in(dir.path(), &[("PRICEALERT_SERVER__PUBLIC_URL", "")]).await;
+    let token = s.user("lina").await;
+    seed(&s, &token, 2, "BTCUSDT").await;
+    assert_eq!(
+        next_link(&s, &token, &[("host", "alerts.lan:8080")]).await,
+        "http://alerts.lan:8080/alerts/?page=2&page_size=1"
+    );
+    // Forwarded headers are believed only from a trusted proxy: this peer is not one.
+    let forwarded = [
+        ("host", "alerts.lan:8080"),
+        ("x-forwarded-proto", "https"),
+        ("x-forwarded-host", "evil.example"),
+    ];
+    assert_eq!(
+        next_link(&s, &token, &forwarded).await,
+        "http://alerts.lan:8080/alerts/?page=2&page_size=1"
+    );
+    // A header that is not a host is not used.
+    assert!(next_link(&s, &token, &[("host", "a b/c")])
+        .await
+        .starts_with("http://127.0.0.1"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let proxied = TestServer::start_in(
+        dir.path(),
+        &[
+            ("PRICEALERT_SERVER__PUBLIC_URL", ""),
+            ("PRICEALERT_SERVER__TRUSTED_PROXIES", "127.0.0.1"),
+        ],
+    )
+    .await;
+    let token = proxied.user("lina").await;
+    seed(&proxied, &token, 2, "BTCUSDT").await;
+    let forwarded = [
+        ("x-forwarded-proto", "https"),
+        ("x-forwarded-host", "prices.example.com"),
+    ];
+    assert_eq!(
+        next_link(&proxied, &token, &forwarded).await,
+        "https://prices.example.com/alerts/?page=2&page_size=1"
+    );
+
+    // A set public_url always wins.
+    let dir = tempfile::tempdir().unwrap();
+    let fixed = TestServer::start_in(
+        dir.path(),
+        &[(
+            "PRICEALERT_SERVER__PUBLIC_URL",
+            "https://alerts.example.com",
+        )],
+    )
+    .await;
+    let token = fixed.user("lina").await;
+    seed(&fixed, &token, 2, "BTCUSDT").await;
+    assert_eq!(
+        next_link(&fixed, &token, &[("host", "alerts.lan:8080")]).await,
+        "https://alerts.example.com/alerts/?page=2&page_size=1"
+    );
+}

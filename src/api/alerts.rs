@@ -29,6 +29,8 @@ pub struct AlertsApi;
 /// One cached list response: a user's filters and page.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ListKey {
+    /// The links' base (`links.rs`): a page reached through another host links there.
+    base: String,
     status: Option<StatusFilter>,
     symbol: Option<String>,
     page: u64,
@@ -101,10 +103,10 @@ impl AlertsApi {
         Ok(AlertDeleted::NoContent)
     }
 
-    fn page_url(state: &AppState, key: &ListKey, page: u64) -> String {
+    fn page_url(key: &ListKey, page: u64) -> String {
         let mut url = format!(
             "{}/alerts/?page={page}&page_size={}",
-            state.public_url, key.page_size
+            key.base, key.page_size
         );
         if let Some(status) = key.status {
             url.push_str("&status=");
@@ -146,10 +148,10 @@ impl AlertsApi {
                 .collect(),
             count: page.count,
             next: (key.page < last_page)
-                .then(|| Self::page_url(state, key, key.page + 1))
+                .then(|| Self::page_url(key, key.page + 1))
                 .into(),
             previous: (key.page > 1)
-                .then(|| Self::page_url(state, key, key.page - 1))
+                .then(|| Self::page_url(key, key.page - 1))
                 .into(),
         };
         Ok(CachedJson::serialize(&list))
@@ -194,6 +196,7 @@ impl AlertsApi {
     #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
+        req: &poem::Request,
         state: Data<&Arc<AppState>>,
         auth: BearerAuth,
         /// Page number, from 1.
@@ -218,6 +221,7 @@ impl AlertsApi {
             .transpose()
             .map_err(|msg| ApiError::bad_request(format!("cryptocurrency {msg}")))?;
         let key = ListKey {
+            base: super::links::base_url(&state, req),
             status: status.0.map(|s| s.0),
             symbol,
             page: page.0.unwrap_or(1),

@@ -13,6 +13,7 @@ mod csp;
 mod duplicate_keys;
 pub mod error;
 mod health;
+mod links;
 mod list_cache;
 mod live;
 mod middleware;

@@ -32,8 +32,10 @@ pub struct AppState {
     pub limits: Limits,
     pub metrics: Arc<Metrics>,
     pub prices: Arc<Prices>,
-    /// `server.public_url` without a trailing slash.
+    /// `server.public_url` without a trailing slash, or `http://<listen>` when unset.
     pub public_url: String,
+    /// `server.public_url` is unset: response links follow each request's host.
+    pub links_from_request: bool,
     /// Delivery outcomes as the outbox records them, for live pages.
     pub deliveries: broadcast::Sender<Delivered>,
     /// Cancelled when the server begins to stop, so long-lived streams end at once.

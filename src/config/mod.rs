@@ -292,7 +292,7 @@ impl Config {
         }
         if config.server.public_url.is_none() && !config.server.listen.ip().is_loopback() {
             warnings.push(format!(
-                "server.public_url is not set, so links in emails and pagination point to \
+                "server.public_url is not set, so links in notifications point to \
                  http://{listen}, which other machines may not reach: set server.public_url \
                  (PRICEALERT_SERVER__PUBLIC_URL) to the address people open, like \
                  https://alerts.example.com",
@@ -320,19 +320,19 @@ impl Config {
             origin: "effective configuration".to_string(),
             message: message.to_string(),
         };
-        let public_url = match self.server.public_url.take() {
-            Some(url) => url.trim_end_matches('/').to_string(),
-            None => format!("http://{}", self.server.listen),
-        };
-        if !(public_url.starts_with("http://") || public_url.starts_with("https://"))
-            || public_url.contains(char::is_whitespace)
-        {
-            return Err(invalid(
-                "server.public_url",
-                "must be an http:// or https:// URL, like https://alerts.example.com",
-            ));
+        // Unset stays unset: links then follow each request (`api/links.rs`).
+        if let Some(url) = self.server.public_url.take() {
+            let url = url.trim_end_matches('/').to_string();
+            if !(url.starts_with("http://") || url.starts_with("https://"))
+                || url.contains(char::is_whitespace)
+            {
+                return Err(invalid(
+                    "server.public_url",
+                    "must be an http:// or https:// URL, like https://alerts.example.com",
+                ));
+            }
+            self.server.public_url = Some(url);
         }
-        self.server.public_url = Some(public_url);
         if let Some(secret) = &self.auth.jwt_secret {
             if secret.expose().len() < 32 {
                 return Err(invalid(

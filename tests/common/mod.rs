@@ -57,11 +57,17 @@ impl TestServer {
         {
             env.push(("PRICEALERT_MARKET__ENABLED".into(), "false".into()));
         }
+        // Links point at this server unless the test sets the variable (empty: unset).
+        let keep_public_url = env
+            .iter()
+            .any(|(k, _)| k == "PRICEALERT_SERVER__PUBLIC_URL");
         let config = Config::load(&overrides, env).expect("config").config;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let mut config = config;
-        config.server.public_url = Some(format!("http://{addr}"));
+        if !keep_public_url {
+            config.server.public_url = Some(format!("http://{addr}"));
+        }
         let app = App::new(config).expect("state");
         let state = app.state();
         let (stop, stopped) = oneshot::channel::<()>();
