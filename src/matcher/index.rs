@@ -29,6 +29,8 @@ struct Book {
     /// The last trades on this symbol, so an alert armed a moment after its creation still sees
     /// the trades that arrived in between (its row is committed before it reaches the index).
     recent: VecDeque<(Price, i64)>,
+    /// Time of the newest trade no longer in `recent` (i64::MIN: none forgotten yet).
+    forgotten_until: i64,
 }
 
 impl Default for Book {
@@ -40,6 +42,7 @@ impl Default for Book {
             min_above: u64::MAX,
             max_below: None,
             recent: VecDeque::new(),
+            forgotten_until: i64::MIN,
         }
     }
 }
@@ -58,8 +61,13 @@ impl Book {
     }
 }
 
-/// Trades remembered per symbol with armed alerts.
-const RECENT: usize = 64;
+/// Trades remembered per symbol with armed alerts: those of the last `CATCH_UP_MS`, at least
+/// `RECENT_MIN` and at most `RECENT_MAX` of them (24 bytes each). Arming follows the commit by
+/// a few milliseconds, but by much longer on a starved machine: a count alone covered about a
+/// second of a busy symbol, and an alert armed later never saw the trade that crossed it.
+const RECENT_MIN: usize = 64;
+const RECENT_MAX: usize = 1024;
+const CATCH_UP_MS: i64 = 10_000;
 
 #[derive(Default)]
 pub struct Index {
@@ -136,6 +144,14 @@ impl Index {
         }
     }
 
+    /// Whether trades on `symbol` at or after `since` were already forgotten: an alert created
+    /// then and armed only now cannot catch up on all of them.
+    pub fn forgot_since(&self, symbol: &str, since: i64) -> bool {
+        self.books
+            .get(symbol)
+            .is_some_and(|b| b.forgotten_until >= since)
+    }
+
     /// Inserts an alert, then applies to it alone the remembered trades at or after its
     /// creation: what it would have seen had it been in the index from that moment.
     pub fn insert_and_catch_up(
@@ -203,10 +219,18 @@ impl Index {
         let Some(book) = self.books.get_mut(symbol) else {
             return outcome;
         };
-        if book.recent.len() == RECENT {
-            book.recent.pop_front();
-        }
         book.recent.push_back((price, time));
+        while book.recent.len() > RECENT_MAX
+            || (book.recent.len() > RECENT_MIN
+                && book
+                    .recent
+                    .front()
+                    .is_some_and(|(_, t)| *t < time - CATCH_UP_MS))
+        {
+            if let Some((_, t)) = book.recent.pop_front() {
+                book.forgotten_until = t;
+            }
+        }
         let p = price.units();
         let fire = |id: i64, armed: &Armed, out: &mut TradeOutcome| {
             if let Ok(symbol) = Symbol::parse(symbol) {

@@ -58,6 +58,14 @@ impl Matcher {
         let (new_symbol, outcome) = {
             let mut index = self.index();
             let known = index.has_symbol(&alert.symbol);
+            if index.forgot_since(alert.symbol.as_str(), alert.created_at) {
+                tracing::warn!(
+                    alert = %alert.id,
+                    created_at = alert.created_at,
+                    "alert armed later than the trades remembered since its creation; the \
+                     oldest of them were not checked against it (the machine is overloaded)"
+                );
+            }
             let outcome = index.insert_and_catch_up(
                 alert.id,
                 alert.symbol.clone(),

@@ -305,3 +305,61 @@ fn an_alert_armed_just_after_its_symbols_last_one_fired_still_sees_the_trade_bet
     assert_eq!(out.fired.len(), 1, "the trade at 25 crossed it");
     assert_eq!(out.fired[0].time, 25);
 }
+
+#[test]
+fn an_alert_armed_seconds_late_on_a_busy_symbol_still_sees_the_crossing() {
+    let mut index = Index::default();
+    let btc = sym("BTCUSDT");
+    // Something armed keeps the symbol's trades remembered.
+    index.insert(
+        AlertId(1),
+        btc.clone(),
+        price(1_000_000),
+        Condition::Above,
+        armed(0),
+    );
+    // Alert 2 is committed at 1000; 600 trades (~2 s of a busy symbol) pass before it is
+    // armed, the crossing one early among them.
+    for i in 0..600 {
+        let p = if i == 5 { 50 } else { 150 };
+        assert!(index
+            .on_trade(&btc, price(p), 1000 + i * 3)
+            .fired
+            .is_empty());
+    }
+    assert!(!index.forgot_since("BTCUSDT", 1000));
+    let out = index.insert_and_catch_up(
+        AlertId(2),
+        btc.clone(),
+        price(100),
+        Condition::Below,
+        armed(1000),
+    );
+    assert_eq!(out.fired.len(), 1, "the crossing trade was remembered");
+    assert_eq!(out.fired[0].time, 1015);
+}
+
+#[test]
+fn remembered_trades_are_bounded_and_what_was_forgotten_is_known() {
+    let mut index = Index::default();
+    let btc = sym("BTCUSDT");
+    index.insert(
+        AlertId(1),
+        btc.clone(),
+        price(1_000_000),
+        Condition::Above,
+        armed(0),
+    );
+    // 5,000 trades in one second: more than the most remembered.
+    for i in 0..5000 {
+        index.on_trade(&btc, price(150), i / 5);
+    }
+    assert!(index.forgot_since("BTCUSDT", 0), "the oldest were dropped");
+    assert!(!index.forgot_since("BTCUSDT", 999));
+    // Trades older than the window go once newer ones come; the newer ones stay.
+    for i in 0..100 {
+        index.on_trade(&btc, price(150), 1_000_000 + i);
+    }
+    assert!(index.forgot_since("BTCUSDT", 999));
+    assert!(!index.forgot_since("BTCUSDT", 1_000_000));
+}
