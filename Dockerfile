@@ -13,6 +13,7 @@ ENV PRICEALERT_SERVER__LISTEN=0.0.0.0:8080 \
 VOLUME /data
 EXPOSE 8080
 USER pricealert
-HEALTHCHECK --interval=30s --timeout=3s CMD ["/usr/local/bin/pricealert", "--help"]
+# Fails unless /healthz answers 200 (503 when the database cannot be written).
+HEALTHCHECK --interval=30s --timeout=5s CMD ["/usr/local/bin/pricealert", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/pricealert"]
 CMD ["serve"]

@@ -88,6 +88,14 @@ pub enum Command {
         #[arg(long, value_name = "ADDRESS")]
         to: String,
     },
+    /// Exit 0 when the running server's /healthz answers 200 within 3 s, 1 otherwise (for a
+    /// container's HEALTHCHECK).
+    Healthcheck {
+        /// The server's base URL (default: http:// and server.listen, with 0.0.0.0 or :: asked
+        /// on the loopback address).
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+    },
 }
 
 impl Cli {
@@ -158,6 +166,7 @@ pub async fn dispatch(command: Command, config: Config) -> Result<(), AppError> 
             Ok(())
         }
         Command::SendTestEmail { to } => send_test_email(&config, &to).await,
+        Command::Healthcheck { url } => healthcheck(&config, url).await,
         Command::Backup { to } => {
             let data_dir = config.storage.data_dir.clone();
             let target = to.clone();
@@ -219,6 +228,39 @@ async fn send_test_email(config: &Config, to: &str) -> Result<(), AppError> {
             },
             err.message
         ))),
+    }
+}
+
+async fn healthcheck(config: &Config, url: Option<String>) -> Result<(), AppError> {
+    let base = url.unwrap_or_else(|| {
+        let mut addr = config.server.listen;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(if addr.is_ipv4() {
+                std::net::Ipv4Addr::LOCALHOST.into()
+            } else {
+                std::net::Ipv6Addr::LOCALHOST.into()
+            });
+        }
+        format!("http://{addr}")
+    });
+    let url = format!("{}/healthz", base.trim_end_matches('/'));
+    let unhealthy = |why: String| AppError::Io(std::io::Error::other(format!("{url}: {why}")));
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .build()
+        .map_err(|err| unhealthy(err.to_string()))?;
+    let resp = client
+        .get(&url)
+        .send()
+        .await
+        .map_err(|err| unhealthy(format!("no answer ({err})")))?;
+    let status = resp.status();
+    let body = resp.text().await.unwrap_or_default();
+    if status.is_success() {
+        println!("{body}");
+        Ok(())
+    } else {
+        Err(unhealthy(format!("{status}: {body}")))
     }
 }
 

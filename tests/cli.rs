@@ -354,6 +354,7 @@ fn every_option_of_every_command_has_a_help_line() {
         "openapi",
         "check-config",
         "send-test-email",
+        "healthcheck",
     ] {
         let out = pricealert(&[command, "--help"], &[], None);
         let help = text(&out.stdout);

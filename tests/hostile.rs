@@ -467,6 +467,13 @@ async fn a_deleted_database_is_noticed_and_never_silently_recreated() {
         health["storage"].as_str().unwrap().contains("deleted"),
         "{health}"
     );
+    // A container's HEALTHCHECK sees it too.
+    let check = tokio::process::Command::new(common::process::BIN)
+        .args(["healthcheck", "--url", &server.url("")])
+        .output()
+        .await
+        .unwrap();
+    assert!(!check.status.success(), "healthcheck passed a 503");
     let write = client
         .post(server.url("/auth/register/"))
         .json(&json!({"username": "late", "password": "password-123", "email": "late@example.com"}))

@@ -303,3 +303,26 @@ async fn logins_do_not_grow_the_servers_memory() {
         "RSS grew from {before:.0} MiB to {after:.0} MiB over 60 logins"
     );
 }
+
+#[tokio::test]
+async fn the_healthcheck_command_passes_only_a_server_that_answers_200() {
+    let s = TestServer::start().await;
+    let healthcheck = |url: String| async move {
+        tokio::process::Command::new(BIN)
+            .args(["healthcheck", "--url", &url])
+            .env_remove("PRICEALERT_CONFIG")
+            .output()
+            .await
+            .unwrap()
+    };
+    let ok = healthcheck(s.url("")).await;
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("\"status\""));
+    let down = healthcheck(format!("http://127.0.0.1:{}", free_port())).await;
+    assert!(!down.status.success(), "nothing listens there");
+    assert!(String::from_utf8_lossy(&down.stderr).contains("no answer"));
+}
