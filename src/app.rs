@@ -14,7 +14,7 @@ use crate::alerts::Alerts;
 use crate::api::{self, AppState, ListCache};
 use crate::auth::{self, Accounts, AuthError};
 use crate::channels::Channels;
-use crate::config::{Config, ConfigError};
+use crate::config::{Checkpoints, Config, ConfigError};
 use crate::limits::Limits;
 use crate::market::{self, Prices};
 use crate::matcher::{self, Matcher, Work};
@@ -229,7 +229,15 @@ async fn start_background(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "matcher loaded"
     );
-    tasks.spawn(state.store.clone().run_checkpointer(shutdown.clone()));
+    match state.config.storage.checkpoints {
+        Checkpoints::Server => {
+            tasks.spawn(state.store.clone().run_checkpointer(shutdown.clone()));
+        }
+        Checkpoints::External => {
+            state.store.leave_checkpoints_to_another_program().await?;
+            tracing::info!("storage.checkpoints = external: the WAL is checkpointed by another program (Litestream)");
+        }
+    }
     let watched = state.clone();
     tasks.spawn(state.store.clone().watch(
         // An admin command (reset-password, delete-user) wrote: re-check sessions now.

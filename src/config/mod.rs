@@ -72,6 +72,18 @@ pub struct ServerConfig {
 pub struct StorageConfig {
     pub data_dir: PathBuf,
     pub busy_timeout: HumanDuration,
+    /// Who checkpoints the WAL into the database file.
+    pub checkpoints: Checkpoints,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Checkpoints {
+    /// The server, in the background and when the WAL passes 16 MB.
+    Server,
+    /// Another program that replicates the WAL (Litestream): the server never checkpoints,
+    /// as Litestream asks of applications; without that program the WAL grows unbounded.
+    External,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -132,6 +144,7 @@ impl Default for StorageConfig {
         Self {
             data_dir: PathBuf::from("./data"),
             busy_timeout: HumanDuration::secs(5),
+            checkpoints: Checkpoints::Server,
         }
     }
 }

@@ -139,6 +139,13 @@ impl Store {
         }
     }
 
+    /// `storage.checkpoints = external`: no checkpoint from this process at all (SQLite's
+    /// automatic one included), so that the replicating program alone decides when pages move
+    /// from the WAL into the database file.
+    pub async fn leave_checkpoints_to_another_program(&self) -> Result<(), StoreError> {
+        self.set_autocheckpoint(0).await
+    }
+
     async fn set_autocheckpoint(&self, pages: i64) -> Result<(), StoreError> {
         self.with_writer(move |conn| Ok(conn.pragma_update(None, "wal_autocheckpoint", pages)?))
             .await
@@ -193,5 +200,30 @@ mod tests {
         shutdown.cancel();
         task.await.unwrap();
         assert_eq!(autocheckpoint().await, SQLITE_DEFAULT_PAGES);
+    }
+
+    #[tokio::test]
+    async fn with_checkpoints_left_to_another_program_the_server_makes_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Duration::from_secs(5)).unwrap();
+        store.leave_checkpoints_to_another_program().await.unwrap();
+        // SQLite's own checkpoint would start the WAL over every 1,000 pages.
+        for i in 0..1500 {
+            store
+                .write(move |tx| {
+                    tx.execute(
+                        "INSERT INTO market_cursors (symbol, last_agg_id, trade_time) VALUES (?1, 1, 1)",
+                        [format!("S{i}USDT")],
+                    )?;
+                    Ok(())
+                })
+                .await
+                .unwrap();
+        }
+        let pages = wal_pages(dir.path());
+        assert!(
+            pages > 2 * SQLITE_DEFAULT_PAGES as u64,
+            "the WAL started over at {pages} pages"
+        );
     }
 }
