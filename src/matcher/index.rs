@@ -62,11 +62,12 @@ impl Book {
 }
 
 /// Trades remembered per symbol with armed alerts: those of the last `CATCH_UP_MS`, at least
-/// `RECENT_MIN` and at most `RECENT_MAX` of them (24 bytes each). Arming follows the commit by
-/// a few milliseconds, but by much longer on a starved machine: a count alone covered about a
-/// second of a busy symbol, and an alert armed later never saw the trade that crossed it.
+/// `RECENT_MIN` and at most `RECENT_MAX` of them (24 bytes each: at most 12 KiB a symbol).
+/// Arming follows the commit by a few milliseconds, but by much longer on a starved machine: a
+/// count of 64 covered about a second of a busy symbol, and an alert armed later never saw the
+/// trade that crossed it.
 const RECENT_MIN: usize = 64;
-const RECENT_MAX: usize = 1024;
+const RECENT_MAX: usize = 512;
 const CATCH_UP_MS: i64 = 10_000;
 
 #[derive(Default)]
