@@ -207,34 +207,28 @@ async fn a_litestream_replica_restores_every_acknowledged_alert() {
     let mut restarted = cmd.spawn().expect("spawn pricealert");
     wait_healthy(&client, &base).await;
     let token = login(&client, &base).await;
-    let listed: Value = client
-        .get(format!("{base}/alerts/?page_size=1"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(listed["count"].as_u64().unwrap() as usize, ids.len());
-    let triggered: Value = client
-        .get(format!("{base}/alerts/?page_size=1&status=triggered"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(
-        triggered["count"].as_u64().unwrap() > 0,
-        "nothing fired under load"
-    );
+    let count = |query: &'static str| {
+        let (client, base, token) = (client.clone(), base.clone(), token.clone());
+        async move {
+            let list: Value = client
+                .get(format!("{base}/alerts/?page_size=1{query}"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            list["count"].as_u64().unwrap() as usize
+        }
+    };
+    assert_eq!(count("").await, ids.len());
+    let triggered = count("&status=triggered").await;
+    assert!(triggered > 0, "nothing fired under load");
     eprintln!(
-        "litestream: {} alerts acknowledged, {} restored, {} of them triggered",
+        "litestream: {} alerts acknowledged, {} restored, {triggered} of them triggered",
         acknowledged.len(),
         ids.len(),
-        triggered["count"]
     );
     restarted.kill().unwrap();
     restarted.wait().unwrap();

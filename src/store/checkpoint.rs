@@ -156,6 +156,22 @@ impl Store {
 mod tests {
     use super::*;
 
+    /// `n` back-to-back commits of one small row each.
+    async fn commit_rows(store: &Store, n: usize) {
+        for i in 0..n {
+            store
+                .write(move |tx| {
+                    tx.execute(
+                        "INSERT INTO market_cursors (symbol, last_agg_id, trade_time) VALUES (?1, 1, 1)",
+                        [format!("S{i}USDT")],
+                    )?;
+                    Ok(())
+                })
+                .await
+                .unwrap();
+        }
+    }
+
     fn wal_pages(dir: &std::path::Path) -> u64 {
         std::fs::metadata(dir.join(super::super::DB_FILE).with_extension("db-wal"))
             .map(|m| m.len() / 4096)
@@ -183,18 +199,7 @@ mod tests {
         }
         // 8,000 back-to-back commits of ~2 pages each: the WAL would pass 17,000 pages if it
         // never started over.
-        for i in 0..8000 {
-            store
-                .write(move |tx| {
-                    tx.execute(
-                        "INSERT INTO market_cursors (symbol, last_agg_id, trade_time) VALUES (?1, 1, 1)",
-                        [format!("S{i}USDT")],
-                    )?;
-                    Ok(())
-                })
-                .await
-                .unwrap();
-        }
+        commit_rows(&store, 8000).await;
         let pages = wal_pages(dir.path());
         assert!(pages < 7000, "WAL grew to {pages} pages");
         shutdown.cancel();
@@ -208,18 +213,7 @@ mod tests {
         let store = Store::open(dir.path(), Duration::from_secs(5)).unwrap();
         store.leave_checkpoints_to_another_program().await.unwrap();
         // SQLite's own checkpoint would start the WAL over every 1,000 pages.
-        for i in 0..1500 {
-            store
-                .write(move |tx| {
-                    tx.execute(
-                        "INSERT INTO market_cursors (symbol, last_agg_id, trade_time) VALUES (?1, 1, 1)",
-                        [format!("S{i}USDT")],
-                    )?;
-                    Ok(())
-                })
-                .await
-                .unwrap();
-        }
+        commit_rows(&store, 1500).await;
         let pages = wal_pages(dir.path());
         assert!(
             pages > 2 * SQLITE_DEFAULT_PAGES as u64,
