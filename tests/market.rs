@@ -590,9 +590,10 @@ async fn trades_before_a_new_symbol_is_subscribed_are_recovered() {
     assert_eq!(f.price.to_string(), "151");
 }
 
-/// Polls `/healthz` (it has no event to wait on) until `ready` holds, for at most 15 s.
+/// Polls `/healthz` (it has no event to wait on) until `ready` holds, for at most 30 s (a
+/// resolver that does not answer takes 10 s to fail a lookup).
 async fn health_until(s: &TestServer, what: &str, ready: impl Fn(&Value) -> bool) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let (_, health) = s.call(reqwest::Method::GET, "/healthz", None, None).await;
         if ready(&health) {
