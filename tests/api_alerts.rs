@@ -230,11 +230,7 @@ async fn pagination_at_the_edges() {
     let (_, max) = s.get("/alerts/?page_size=100", &token).await;
     assert_eq!(ids(&max).len(), 25);
     // Over 100 is clamped to 100 (as the original services' clients expect), not refused.
-    for big in [
-        "page_size=101",
-        "per_page=1000",
-        "page_size=18446744073709551615",
-    ] {
+    for big in ["page_size=101", "per_page=1000", "page_size=1000000000"] {
         let (status, page) = s.get(&format!("/alerts/?{big}"), &token).await;
         assert_eq!(status, StatusCode::OK, "{big}: {page}");
         assert_eq!(ids(&page).len(), 25, "{big}");
@@ -248,6 +244,8 @@ async fn pagination_at_the_edges() {
         "page=-1",
         "page=x",
         "page_size=0",
+        "page_size=1000000001",
+        "per_page=20945675213107087015936",
         "status=bogus",
         "cryptocurrency=B",
         "cryptocurrency=BTC-USD",

@@ -204,10 +204,10 @@ impl AlertsApi {
         page: Query<Option<u64>>,
         /// Alerts per page (default 10); more than 100 gives 100, as Django REST Framework's
         /// `max_page_size` does.
-        #[oai(validator(minimum(value = "1")))]
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000000")))]
         page_size: Query<Option<u64>>,
         /// Alias of `page_size`.
-        #[oai(validator(minimum(value = "1")))]
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000000")))]
         per_page: Query<Option<u64>>,
         /// `created` (or its alias `active`), `triggered` or `deleted`, in any case.
         status: Query<Option<AnyCase<StatusFilter>>>,
