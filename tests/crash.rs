@@ -181,6 +181,15 @@ async fn survives_sigkill_at_random_moments() {
                 if missing.is_empty() {
                     break;
                 }
+                if Instant::now() >= deadline {
+                    for id in &missing {
+                        let r = &alerts[id];
+                        eprintln!(
+                            "never fired: {id} {r:?} expected {:?}",
+                            expected_fire(&ex, r)
+                        );
+                    }
+                }
                 assert!(Instant::now() < deadline, "alerts never fired: {missing:?}");
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }

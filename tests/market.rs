@@ -437,6 +437,27 @@ async fn trades_missed_while_the_server_was_down_are_recovered_after_restart() {
 }
 
 #[tokio::test]
+async fn a_crossing_while_down_is_found_at_restart_without_waiting_for_the_next_trade() {
+    let ex = FakeExchange::start(SYMBOLS).await;
+    let dir = tempfile::tempdir().unwrap();
+    let s = server_for(&ex, dir.path(), &[]).await;
+    let token = s.user("jill").await;
+    let a = alert(&s, &token, "SOLUSDT", "300", Some("above")).await;
+    ex.wait_subscribed("SOLUSDT").await;
+    // No trade has come yet, so no position for SOLUSDT was ever saved (as after a SIGKILL
+    // within a second of its trades).
+    s.stop().await;
+
+    ex.trade("SOLUSDT", "310"); // crossing while the server is down
+    ex.trade("SOLUSDT", "290");
+    // Then the market goes quiet: no live trade will come to start a recovery.
+    let s = server_for(&ex, dir.path(), &[]).await;
+    let mut events = s.events();
+    let f = TestServer::wait_triggered(&mut events, a).await;
+    assert_eq!(f.price.to_string(), "310");
+}
+
+#[tokio::test]
 async fn symbols_and_prices_in_the_api() {
     let ex = FakeExchange::start(SYMBOLS).await;
     let dir = tempfile::tempdir().unwrap();

@@ -238,6 +238,28 @@ impl Feed {
         for (symbol, from) in starts {
             self.spawn_recovery(symbol, Start::FromId(from));
         }
+        // Armed symbols with no position yet (none saved before a restart): what they missed is
+        // fetched by time now, not when their next trade happens to come, which for a quiet
+        // symbol can be long after a crossing that happened while the server was down.
+        let unplaced: Vec<(Symbol, i64)> = armed
+            .into_iter()
+            .filter(|symbol| !self.states.contains_key(symbol))
+            .filter_map(|symbol| self.wanted_since(&symbol).map(|since| (symbol, since)))
+            .collect();
+        for (symbol, since) in unplaced {
+            tracing::info!(%symbol, since, "no saved position: fetching the trades since its oldest alert");
+            self.states.insert(
+                symbol.clone(),
+                SymbolState {
+                    last_id: 0,
+                    last_time: since,
+                    recovering: true,
+                    buffer: Vec::new(),
+                    dirty: false,
+                },
+            );
+            self.spawn_recovery(symbol, Start::Since(since));
+        }
     }
 
     fn spawn_recovery(&self, symbol: Symbol, start: Start) {
@@ -332,6 +354,15 @@ impl Feed {
             }
         }
         tracing::info!(%symbol, recovered, applied, too_old, unrecovered = holes, "gap recovery finished");
+        // A recovery by time that found nothing leaves no position: the next live trade starts
+        // the symbol afresh (`first_trade`) instead of counting a gap from id 1.
+        if self
+            .states
+            .get(&symbol)
+            .is_some_and(|s| s.last_id == 0 && !s.recovering)
+        {
+            self.states.remove(&symbol);
+        }
     }
 
     /// Records where each symbol's stream stands, but commits it only `CURSOR_LAG` ticks
