@@ -9,7 +9,7 @@
 //! over), so the bound holds whatever the scheduler does with this task.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::Connection;
@@ -34,10 +34,18 @@ pub(super) struct CheckpointState {
     running: AtomicBool,
     commits: AtomicU32,
     wake: Notify,
-    /// The background checkpoint is copying pages right now: a checkpoint from the writer's
-    /// hook would fail at once (SQLite never waits for another checkpointer), so it waits for
-    /// a commit after this one ends.
-    copying: AtomicBool,
+    /// Held while a checkpoint copies pages, by the task or by the writer's hook: SQLite
+    /// never waits for another checkpointer, it fails at once, so the two take turns here.
+    turn: Mutex<()>,
+}
+
+impl CheckpointState {
+    fn take_turn(&self) -> std::sync::MutexGuard<'_, ()> {
+        // Nothing is guarded but the turn itself, so a panic while holding it leaves no harm.
+        self.turn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 impl CheckpointState {
@@ -54,8 +62,8 @@ impl CheckpointState {
 /// The writer's WAL hook, called after each commit with the WAL's length in pages. The WAL
 /// starts over only when a write begins with every page copied, which a steady stream of
 /// commits never allows: past `LONG_WAL_PAGES` the last pages are copied here, with the writer
-/// held, every `LONG_WAL_RETRY` pages until it has started over. While the background
-/// checkpoint is copying, a try here would fail at once without counting as one.
+/// held, every `LONG_WAL_RETRY` pages until it has started over. A background checkpoint
+/// copying at that moment is waited for (it holds neither the writer nor any reader).
 fn bound_the_wal(
     state: Arc<CheckpointState>,
 ) -> impl FnMut(&mut rusqlite::hooks::Wal, std::os::raw::c_int) -> rusqlite::Result<()> + Send + 'static
@@ -65,19 +73,15 @@ fn bound_the_wal(
         let pages = i64::from(pages);
         if pages <= LONG_WAL_PAGES {
             tried_at = 0;
-        } else if (tried_at == 0 || pages >= tried_at + LONG_WAL_RETRY)
-            && !state.copying.load(Ordering::Acquire)
-        {
+        } else if tried_at == 0 || pages >= tried_at + LONG_WAL_RETRY {
             // FULL waits (up to the busy timeout) for readers of older pages; the writer is
-            // this connection. Another checkpointer makes it fail at once (SQLite does not
-            // wait for one): then it is tried again at the next commit. Never an error from
+            // this connection, and the commit has released its lock. Never an error from
             // here: the commit has happened, and SQLite would report the hook's error as the
-            // commit's.
-            let started = std::time::Instant::now();
-            match wal.checkpoint_v2(rusqlite::wal::CheckpointMode::FULL) {
-                Err(_) if started.elapsed() < Duration::from_millis(1) => {}
-                _ => tried_at = pages,
-            }
+            // commit's. A failure (a reader past the busy timeout, another program
+            // checkpointing) is tried again `LONG_WAL_RETRY` pages later.
+            let _turn = state.take_turn();
+            let _ = wal.checkpoint_v2(rusqlite::wal::CheckpointMode::FULL);
+            tried_at = pages;
         }
         Ok(())
     }
@@ -126,13 +130,15 @@ impl Store {
                 continue;
             }
             // The connection travels to the blocking pool and back; an error ends the loop.
-            state.copying.store(true, Ordering::Release);
+            let turns = state.clone();
             let copied = run_blocking(move || {
-                let pages = passive_checkpoint(&conn)?;
+                let pages = {
+                    let _turn = turns.take_turn();
+                    passive_checkpoint(&conn)?
+                };
                 Ok((conn, pages))
             })
             .await;
-            state.copying.store(false, Ordering::Release);
             let (back, wal_pages) = copied?;
             conn = back;
             tracing::trace!(wal_pages, "checkpointed");
