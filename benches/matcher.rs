@@ -57,6 +57,7 @@ fn alert_over(i: usize, symbols: usize) -> Alert {
         triggered_at: None,
         triggered_price: None,
         channels: Vec::new(),
+        note: None,
         deliveries: Vec::new(),
     }
 }

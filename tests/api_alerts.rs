@@ -72,11 +72,18 @@ async fn create_rejects_bad_input_with_json_errors() {
         json!({"cryptocurrency": "BTCUSDT"}),
         json!({"target_price": "1"}),
         json!({"cryptocurrency": "BTCUSDT", "target_price": "1", "condition": "sideways"}),
+        json!({"cryptocurrency": "BTCUSDT", "target_price": "1", "note": "x".repeat(281)}),
+        json!({"cryptocurrency": "BTCUSDT", "target_price": "1", "note": "ring\u{7}"}),
+        json!({"cryptocurrency": "BTCUSDT", "target_price": "1", "note": 5}),
     ];
     for case in cases {
         let (status, body) = s.post("/alerts/create/", Some(&token), case.clone()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{case} -> {body}");
         assert_error_shape(&body);
+        if case.get("note").is_some() {
+            let error = body["error"].as_str().unwrap();
+            assert!(error.starts_with("note "), "{error}");
+        }
     }
     let (_, list) = s.get("/alerts/", &token).await;
     assert_eq!(list["count"], 0, "a rejected alert was stored: {list}");
@@ -91,6 +98,30 @@ async fn create_rejects_bad_input_with_json_errors() {
     assert_eq!(a["status"], "created");
     assert_ne!(a["user"], 999);
     assert_eq!(a["condition"], "cross");
+    assert_eq!(a["note"], Value::Null);
+}
+
+#[tokio::test]
+async fn a_note_is_kept_as_given() {
+    let s = TestServer::start().await;
+    let token = s.user("bob").await;
+    let note = format!("Sell half ✓\r\n\t{}", "é".repeat(266));
+    assert_eq!(note.chars().count(), 280);
+    for (given, kept) in [
+        (json!(note), json!(note)),
+        (json!(""), Value::Null),
+        (Value::Null, Value::Null),
+    ] {
+        let a = s
+            .create_alert(
+                &token,
+                json!({"cryptocurrency": "BTCUSDT", "target_price": "1", "note": given}),
+            )
+            .await;
+        assert_eq!(a["note"], kept);
+        let (_, again) = s.get(&format!("/alerts/{}/", a["id"]), &token).await;
+        assert_eq!(again["note"], kept);
+    }
 }
 
 #[tokio::test]

@@ -40,15 +40,19 @@ async fn add_channels<const N: usize>(s: &TestServer, token: &str, bodies: [Valu
     ids
 }
 
+/// The note every fired alert here carries: markup and a line break, as a user might type.
+const NOTE: &str = "Take profit <half>\nthen wait";
+
 /// Creates an alert on `channels` and fires it with one crossing trade; returns its id.
 async fn fire(s: &TestServer, ex: &FakeExchange, token: &str, channels: &[i64]) -> i64 {
     let alert = s
         .create_alert(
             token,
             json!({"cryptocurrency": "BTCUSDT", "target_price": "65000", "condition": "above",
-                   "channels": channels}),
+                   "channels": channels, "note": NOTE}),
         )
         .await;
+    assert_eq!(alert["note"], NOTE);
     let id = alert["id"].as_i64().unwrap();
     let mut events = s.events();
     ex.wait_subscribed("BTCUSDT").await;
@@ -128,6 +132,7 @@ async fn every_kind_is_delivered_as_its_service_expects() {
     assert_eq!(body["event"], "alert.triggered");
     assert_eq!(body["alert"]["id"], id);
     assert_eq!(body["alert"]["triggered_price"], "65001.50");
+    assert_eq!(body["alert"]["note"], NOTE);
     assert!(body["alert_url"]
         .as_str()
         .unwrap()
@@ -153,6 +158,7 @@ async fn every_kind_is_delivered_as_its_service_expects() {
         "{}",
         n.body
     );
+    assert!(n.body.contains(&format!("Note: {NOTE}\n")), "{}", n.body);
 
     let t = &telegram.wait_for(1).await[0];
     assert_eq!(t.path, "/bot123456:ABC-DEF/sendMessage");
@@ -166,6 +172,10 @@ async fn every_kind_is_delivered_as_its_service_expects() {
         .as_str()
         .unwrap()
         .contains("<b>BTCUSDT rose above 65000"));
+    assert!(tb["text"]
+        .as_str()
+        .unwrap()
+        .contains("Note: Take profit &lt;half&gt;\nthen wait\n"));
 
     let d = &discord.wait_for(1).await[0];
     assert_eq!(d.path, "/api/webhooks/1/tok-en");
@@ -175,6 +185,10 @@ async fn every_kind_is_delivered_as_its_service_expects() {
         .unwrap()
         .starts_with("BTCUSDT rose above 65000"));
     assert_eq!(db["embeds"][0]["color"], 0x2e_a0_43);
+    assert!(db["embeds"][0]["description"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("**Note:** {NOTE}")));
     assert!(db["embeds"][0]["timestamp"]
         .as_str()
         .unwrap()
@@ -187,6 +201,7 @@ async fn every_kind_is_delivered_as_its_service_expects() {
     );
     let gb = g.json();
     assert_eq!(gb["title"], "BTCUSDT rose above 65000");
+    assert!(gb["message"].as_str().unwrap().contains(NOTE));
     assert!(gb["extras"]["client::notification"]["click"]["url"].is_string());
 
     let a = settled(&s, &token, id).await;

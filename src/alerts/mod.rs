@@ -56,6 +56,7 @@ pub struct AlertRequest {
     pub condition: Option<Condition>,
     /// The channels to notify; empty: every enabled channel of the user.
     pub channels: Vec<ChannelId>,
+    pub note: Option<String>,
 }
 
 /// Called with the owner whenever one of their alerts changed, before the change is answered:
@@ -115,6 +116,7 @@ impl Alerts {
             target: request.target,
             condition,
             channels: request.channels,
+            note: request.note,
         };
         let alert = self
             .store

@@ -4,7 +4,7 @@ use poem_openapi::{Enum, Object};
 
 use super::nullable::Nullable;
 use super::price_input::PriceInput;
-use super::text::SymbolText;
+use super::text::{NoteText, SymbolText};
 use crate::clock::format_millis;
 use crate::domain::{Alert, Condition, DeliveryStatus, Status};
 use crate::market::Prices;
@@ -94,6 +94,10 @@ pub struct AlertCreate {
     /// enabled channels.
     #[serde(default, deserialize_with = "super::body::not_null")]
     pub channels: Option<Vec<i64>>,
+    /// Your own words, up to 280 characters (line breaks allowed): shown with the alert and
+    /// included in every notification. Omit it, or send null or "", for none.
+    #[serde(default)]
+    pub note: Option<Nullable<NoteText>>,
 }
 
 #[derive(Debug, Clone, Object)]
@@ -115,6 +119,8 @@ pub struct AlertOut {
     pub current_price: Nullable<String>,
     /// Ids of the channels it notifies.
     pub channels: Vec<i64>,
+    /// The owner's note, as given; null when there is none.
+    pub note: Nullable<String>,
     /// The latest fire's deliveries summed up (pending while any is pending, else failed if
     /// any failed, else sent); null until it fired.
     pub notification: Nullable<NotificationOut>,
@@ -199,6 +205,7 @@ impl AlertOut {
             triggered_price: alert.triggered_price.map(|p| p.to_string()).into(),
             current_price: prices.get(&alert.symbol).map(|(p, _)| p.to_string()).into(),
             channels: alert.channels.iter().map(|c| c.0).collect(),
+            note: alert.note.clone().into(),
             notification: alert
                 .notification()
                 .map(|n| NotificationOut {

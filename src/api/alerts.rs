@@ -13,7 +13,7 @@ use super::bearer::BearerAuth;
 use super::body::JsonBody;
 use super::cached_json::CachedJson;
 use super::error::ApiError;
-use super::text::SymbolText;
+use super::text::{NoteText, SymbolText};
 use super::ApiTags;
 use super::AppState;
 use crate::alerts::AlertRequest;
@@ -85,6 +85,11 @@ impl AlertsApi {
                 .into_iter()
                 .map(ChannelId)
                 .collect(),
+            note: body
+                .note
+                .and_then(|n| n.0)
+                .map(NoteText::into_inner)
+                .filter(|n| !n.is_empty()),
         };
         let alert = state.alerts.create(user, request).await?;
         Ok(AlertCreated::Created(Json(AlertOut::new(

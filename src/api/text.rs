@@ -14,7 +14,7 @@ use poem_openapi::types::{
 };
 use serde_json::Value;
 
-use crate::domain::{account, channel_fields, symbol};
+use crate::domain::{account, alert, channel_fields, symbol};
 
 /// One input rule: how the text is checked and how the check is documented.
 pub trait Rule: Send + Sync + 'static {
@@ -226,6 +226,18 @@ impl Rule for ChannelNameRule {
     }
 }
 
+/// An alert's note.
+pub struct NoteRule;
+impl Rule for NoteRule {
+    const PATTERN: Option<&'static str> = Some(alert::NOTE_PATTERN);
+    const MAX_LENGTH: Option<usize> = Some(alert::NOTE_MAX);
+    const EXAMPLE: Option<&'static str> = Some("Sell half, keep the rest");
+    fn check(text: &str) -> Result<(), String> {
+        alert::check_note(text)
+    }
+}
+pub type NoteText = Checked<NoteRule>;
+
 /// A URL a channel calls.
 pub struct UrlRule;
 impl Rule for UrlRule {
@@ -373,6 +385,18 @@ mod tests {
             "\t",
             &"é".repeat(64),
             &"é".repeat(65),
+        ]);
+        agrees::<NoteRule>(&[
+            "",
+            "Sell half",
+            "line one\nline two\r\n\ttabbed",
+            "bell\u{7}",
+            "nul\u{0}",
+            "esc\u{1b}[31m",
+            "del\u{7f}",
+            "naïve ✓ 🚀",
+            &"é".repeat(280),
+            &"é".repeat(281),
         ]);
         let long_url = format!("https://example.com/{}", "a".repeat(2048));
         let mut urls = vec!["", long_url.as_str(), "https://example.com/\u{e9}"];

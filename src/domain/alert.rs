@@ -150,6 +150,8 @@ pub struct Alert {
     pub triggered_price: Option<Price>,
     /// The channels it notifies.
     pub channels: Vec<ChannelId>,
+    /// The owner's words, shown with it and in every notification.
+    pub note: Option<String>,
     /// Each channel's delivery of the latest fire; empty before it fired.
     pub deliveries: Vec<Delivery>,
 }
@@ -169,6 +171,26 @@ pub struct NewAlert {
     pub condition: Condition,
     /// Checked to be the owner's channels.
     pub channels: Vec<ChannelId>,
+    pub note: Option<String>,
+}
+
+/// The longest note, in characters (a tweet's length).
+pub const NOTE_MAX: usize = 280;
+/// Any text but control characters other than tab and line breaks.
+pub const NOTE_PATTERN: &str = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F]*$";
+
+/// A note's rule, in words when it fails.
+pub fn check_note(text: &str) -> Result<(), String> {
+    if text.chars().count() > NOTE_MAX {
+        return Err(format!("must be at most {NOTE_MAX} characters"));
+    }
+    if text
+        .chars()
+        .any(|c| c.is_ascii_control() && !matches!(c, '\t' | '\n' | '\r'))
+    {
+        return Err("must not hold control characters (tabs and line breaks are fine)".into());
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The vocabulary of the service: prices, symbols, alerts and account rules. No I/O here.
 
 pub mod account;
-mod alert;
+pub mod alert;
 pub mod channel;
 pub mod channel_fields;
 mod fire;

@@ -114,6 +114,7 @@ mod tests {
             target: Price::parse("65000").unwrap(),
             price: Price::parse("65000.01").unwrap(),
             fired_at: 1_672_515_782_136,
+            note: None,
         }
     }
 
@@ -123,6 +124,23 @@ mod tests {
         assert_eq!(n.headline, "BTCUSDT rose above 65000 — traded at 65000.01");
         let n = Notice::for_delivery(&delivery(Condition::Below), "https://a.example");
         assert!(n.headline.starts_with("BTCUSDT fell below 65000"));
+        assert!(!n.text().contains("Note:"));
+    }
+
+    #[test]
+    fn the_note_is_in_every_layout() {
+        let mut d = delivery(Condition::Above);
+        d.note = Some("Sell half <now>\nthen wait".into());
+        let n = Notice::for_delivery(&d, "https://a.example");
+        assert!(
+            n.text().contains("Note: Sell half <now>\nthen wait\n"),
+            "{}",
+            n.text()
+        );
+        let from: Mailbox = "pricealert <alerts@example.org>".parse().unwrap();
+        let msg = compose(&n, "bob@example.com", &d.key, &from, "https://a.example").unwrap();
+        let raw = String::from_utf8(msg.formatted()).unwrap();
+        assert!(raw.contains("Sell half &lt;now&gt;"), "{raw}");
     }
 
     #[test]

@@ -45,16 +45,20 @@ impl Notice {
             Condition::Cross => "reached",
         };
         let time = format_millis(d.fired_at);
+        let mut details = vec![
+            ("Symbol", d.symbol.to_string()),
+            ("Condition", format!("{} {}", d.condition, d.target)),
+            ("Trade price", d.price.to_string()),
+            ("Time", readable(&time)),
+        ];
+        if let Some(note) = &d.note {
+            details.push(("Note", note.clone()));
+        }
         Self {
             kind: NoticeKind::Triggered,
             headline: format!("{} {verb} {} — traded at {}", d.symbol, d.target, d.price),
             title: format!("{} {verb} {}", d.symbol, d.target),
-            details: vec![
-                ("Symbol", d.symbol.to_string()),
-                ("Condition", format!("{} {}", d.condition, d.target)),
-                ("Trade price", d.price.to_string()),
-                ("Time", readable(&time)),
-            ],
+            details,
             link: format!("{public_url}/#alert-{}", d.alert_id),
             rising,
             time,

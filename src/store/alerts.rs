@@ -15,7 +15,7 @@ use crate::domain::{
 
 /// An alert's own columns, as `alert_from_row` reads them.
 pub(super) const COLUMNS: &str = "id, user_id, symbol, target_price, condition, status, \
-    created_at, triggered_at, triggered_price, channels";
+    created_at, triggered_at, triggered_price, channels, note";
 
 /// Which of a user's alerts to list. `status: None` means every alert that is not deleted.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -56,8 +56,8 @@ impl Store {
             let now = now_millis();
             tx.prepare_cached(
                 "INSERT INTO alerts (user_id, symbol, target_price, condition, status, created_at,
-                                     channels)
-                 VALUES (?1, ?2, ?3, ?4, 'created', ?5, ?6)",
+                                     channels, note)
+                 VALUES (?1, ?2, ?3, ?4, 'created', ?5, ?6, ?7)",
             )?
             .execute(params![
                 user.0,
@@ -65,7 +65,8 @@ impl Store {
                 new.target.to_string(),
                 new.condition.as_str(),
                 now,
-                channels_json(&channels)
+                channels_json(&channels),
+                new.note
             ])?;
             let id = tx.last_insert_rowid();
             Ok(Alert {
@@ -79,6 +80,7 @@ impl Store {
                 triggered_at: None,
                 triggered_price: None,
                 channels,
+                note: new.note,
                 deliveries: Vec::new(),
             })
         })
@@ -184,6 +186,7 @@ pub(super) fn alert_from_row(row: &Row<'_>) -> rusqlite::Result<Alert> {
             .into_iter()
             .map(ChannelId)
             .collect(),
+        note: row.get(10)?,
         deliveries: Vec::new(),
     })
 }

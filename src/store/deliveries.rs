@@ -23,6 +23,8 @@ pub struct DueDelivery {
     /// The fire: the trade's price and time.
     pub price: Price,
     pub fired_at: i64,
+    /// The alert's note.
+    pub note: Option<String>,
 }
 
 impl DueDelivery {
@@ -73,7 +75,7 @@ impl Store {
             let mut stmt = conn.prepare_cached(
                 "SELECT d.id, d.delivery_key, d.alert_id, d.user_id, d.attempts, d.created_at,
                         u.username, c.id, c.name, c.enabled, c.created_at, c.settings,
-                        a.symbol, a.condition, a.target_price, f.price, f.fired_at
+                        a.symbol, a.condition, a.target_price, f.price, f.fired_at, a.note
                  FROM deliveries d
                  JOIN fires f ON f.id = d.fire_id
                  JOIN alerts a ON a.id = d.alert_id
@@ -111,6 +113,7 @@ impl Store {
                     target: Price::parse(&target).map_err(|_| bad(14))?,
                     price: Price::parse(&price).map_err(|_| bad(15))?,
                     fired_at: row.get(16)?,
+                    note: row.get(17)?,
                 })
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)

@@ -198,6 +198,10 @@ const MIGRATIONS: &[&str] = &[
         JOIN channels c ON c.user_id = n.user_id AND c.kind = 'email';
     DROP TABLE notifications;
     ",
+    // 5 → 6: a note of the owner's, shown with the alert and in every notification.
+    "
+    ALTER TABLE alerts ADD COLUMN note TEXT;
+    ",
 ];
 
 /// The schema version this build writes and understands.

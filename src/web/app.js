@@ -59,7 +59,7 @@ async function api(method, path, body, retry = true) {
 }
 
 // The API names fields as the API spells them; the page says what the form calls them.
-const FIELD_WORDS = { cryptocurrency: "Symbol", target_price: "Target price", condition: "Condition", bot_token: "Bot token", chat_id: "Chat id", username: "Username", password: "Password", email: "Email", address: "Address", url: "URL", topic: "Topic", token: "Token", server: "Server", priority: "Priority", secret: "Secret", name: "Name" };
+const FIELD_WORDS = { cryptocurrency: "Symbol", target_price: "Target price", condition: "Condition", note: "Note", bot_token: "Bot token", chat_id: "Chat id", username: "Username", password: "Password", email: "Email", address: "Address", url: "URL", topic: "Topic", token: "Token", server: "Server", priority: "Priority", secret: "Secret", name: "Name" };
 function inWords(message) {
   const m = /^([a-z_]+)( .*)$/.exec(message);
   return m && FIELD_WORDS[m[1]] ? FIELD_WORDS[m[1]] + m[2] : message;
@@ -90,7 +90,13 @@ function render() {
     tr.id = "alert-" + a.id;
     tr.dataset.status = a.status;
     cell(tr, "Symbol", a.cryptocurrency);
-    cell(tr, "When", (a.condition === "cross" ? "crosses " : a.condition + " ") + a.target_price);
+    const when = cell(tr, "When", (a.condition === "cross" ? "crosses " : a.condition + " ") + a.target_price);
+    if (a.note) {
+      const note = document.createElement("div");
+      note.className = "muted note";
+      note.textContent = a.note;
+      when.appendChild(note);
+    }
     cell(tr, "Status", badge(a.status)).classList.add("status");
     cell(tr, "Price now", a.current_price ?? "–").classList.add("price");
     cell(tr, "Fired at", a.triggered_price ? a.triggered_price + " · " + a.triggered_at.replace("T", " ").replace("Z", " UTC") : "–");
@@ -353,6 +359,7 @@ $("#create-form").onsubmit = async (event) => {
   const f = new FormData(event.target);
   const body = { cryptocurrency: f.get("cryptocurrency").trim(), target_price: f.get("target_price").trim() };
   if (f.get("condition")) body.condition = f.get("condition");
+  if (f.get("note").trim()) body.note = f.get("note");
   const picked = f.getAll("channel").map(Number);
   if (picked.length) body.channels = picked;
   $("#create-message").textContent = "";

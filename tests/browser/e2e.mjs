@@ -37,8 +37,10 @@ try {
   await page.waitForFunction(() => document.querySelector("#create-message").textContent.startsWith("Target price"));
   await page.fill("input[name=target_price]", "65000");
   await page.selectOption("select[name=condition]", "above");
+  await page.fill("textarea[name=note]", "Sell half <b>now</b>");
   await page.click("#create-form button[type=submit]");
   const row = await page.waitForSelector("#alert-rows tr[data-status=created]");
+  if ((await row.textContent()).indexOf("Sell half <b>now</b>") < 0) throw new Error("the note is not shown as typed");
   if ((await page.textContent("#create-message")) !== "") throw new Error("the old error stayed");
   const id = (await row.getAttribute("id")).replace("alert-", "");
   await page.evaluate(() => { window.__notReloaded = true; });
