@@ -821,3 +821,68 @@ async fn disabling_or_deleting_a_channel_fails_its_pending_deliveries_and_keeps_
         "{a}"
     );
 }
+
+#[tokio::test]
+async fn an_alerts_fires_are_listed_with_their_deliveries() {
+    let ex = FakeExchange::start(&["BTCUSDT"]).await;
+    let hook = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let s = server(&ex, dir.path(), &[]).await;
+    let token = s.user("fay").await;
+    let [channel] = add_channels(
+        &s,
+        &token,
+        [json!({"kind": "webhook", "url": hook.url("/h")})],
+    )
+    .await;
+    let unfired = s
+        .create_alert(
+            &token,
+            json!({"cryptocurrency": "BTCUSDT", "target_price": "99999"}),
+        )
+        .await;
+    let (status, empty) = s
+        .get(&format!("/alerts/{}/fires/", unfired["id"]), &token)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{empty}");
+    assert_eq!(
+        (
+            empty["count"].as_i64(),
+            empty["results"].as_array().map(Vec::len)
+        ),
+        (Some(0), Some(0))
+    );
+    assert_eq!(
+        (&empty["next"], &empty["previous"]),
+        (&Value::Null, &Value::Null)
+    );
+
+    let id = fire(&s, &ex, &token, &[channel]).await;
+    let a = settled(&s, &token, id).await;
+    let (status, fires) = s.get(&format!("/alerts/{id}/fires/"), &token).await;
+    assert_eq!(status, StatusCode::OK, "{fires}");
+    assert_eq!(fires["count"], 1, "{fires}");
+    let f = &fires["results"][0];
+    assert_eq!(f["price"], "65001.50");
+    assert_eq!(f["fired_at"], a["triggered_at"]);
+    assert_eq!(f["notifications"][0]["channel_id"], channel);
+    assert_eq!(f["notifications"][0]["status"], "sent");
+    assert_eq!(f["notifications"], a["notifications"]);
+
+    // Not someone else's, not a missing one, not past the last page.
+    let other = s.user("gus").await;
+    for (path, who) in [
+        (format!("/alerts/{id}/fires/"), &other),
+        ("/alerts/999999/fires/".to_string(), &token),
+        (format!("/alerts/{id}/fires/?page=2"), &token),
+    ] {
+        let (status, body) = s.get(&path, who).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
+        assert_error_shape(&body);
+    }
+    // A deleted alert's history goes with it, as the alert itself does.
+    let (status, _) = s.delete(&format!("/alerts/{id}/"), &token).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = s.get(&format!("/alerts/{id}/fires/"), &token).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

@@ -21,7 +21,7 @@ use crate::domain::{
 use crate::market::Prices;
 use crate::matcher::Matcher;
 use crate::metrics::Metrics;
-use crate::store::{AlertFilter, AlertPage, Committed, Store, StoreError};
+use crate::store::{AlertFilter, AlertPage, Committed, FirePage, Store, StoreError};
 
 /// Live listeners a slow reader may fall behind by before it skips ahead.
 const EVENT_BUFFER: usize = 1024;
@@ -145,6 +145,20 @@ impl Alerts {
             .get_alert(user, id)
             .await?
             .filter(|alert| alert.status != Status::Deleted)
+            .ok_or(AlertError::NotFound(id))
+    }
+
+    /// A page of the fires of one of the user's alerts, newest first.
+    pub async fn fires(
+        &self,
+        user: UserId,
+        id: AlertId,
+        limit: i64,
+        offset: i64,
+    ) -> Result<FirePage, AlertError> {
+        self.store
+            .fire_history(user, id, limit, offset)
+            .await?
             .ok_or(AlertError::NotFound(id))
     }
 

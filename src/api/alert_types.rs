@@ -6,7 +6,7 @@ use super::nullable::Nullable;
 use super::price_input::PriceInput;
 use super::text::{NoteText, SymbolText};
 use crate::clock::format_millis;
-use crate::domain::{Alert, Condition, DeliveryStatus, Status};
+use crate::domain::{Alert, Condition, Delivery, DeliveryStatus, FireRecord, Status};
 use crate::market::Prices;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Deserialize)]
@@ -218,17 +218,60 @@ impl AlertOut {
             notifications: alert
                 .deliveries
                 .iter()
-                .map(|d| ChannelDeliveryOut {
-                    channel_id: d.channel_id.0,
-                    kind: d.kind.to_string(),
-                    status: DeliveryOut::from(d.status),
-                    attempts: d.attempts,
-                    last_error: d.last_error.clone().into(),
-                    sent_at: d.sent_at.map(format_millis).into(),
-                })
+                .map(ChannelDeliveryOut::new)
                 .collect(),
         }
     }
+}
+
+impl ChannelDeliveryOut {
+    fn new(d: &Delivery) -> Self {
+        Self {
+            channel_id: d.channel_id.0,
+            kind: d.kind.to_string(),
+            status: DeliveryOut::from(d.status),
+            attempts: d.attempts,
+            last_error: d.last_error.clone().into(),
+            sent_at: d.sent_at.map(format_millis).into(),
+        }
+    }
+}
+
+/// One fire of an alert.
+#[derive(Debug, Clone, Object)]
+pub struct FireOut {
+    /// The time of the trade that fired it, RFC 3339 UTC.
+    pub fired_at: String,
+    /// That trade's price.
+    pub price: String,
+    /// Each channel's delivery of this fire.
+    pub notifications: Vec<ChannelDeliveryOut>,
+}
+
+impl FireOut {
+    pub fn new(fire: &FireRecord) -> Self {
+        Self {
+            fired_at: format_millis(fire.fired_at),
+            price: fire.price.to_string(),
+            notifications: fire
+                .deliveries
+                .iter()
+                .map(ChannelDeliveryOut::new)
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Object)]
+pub struct FireList {
+    /// Newest first.
+    pub results: Vec<FireOut>,
+    /// The alert's fires on all pages.
+    pub count: i64,
+    /// Absolute URL of the next page, or null on the last page.
+    pub next: Nullable<String>,
+    /// Absolute URL of the previous page, or null on the first page.
+    pub previous: Nullable<String>,
 }
 
 /// The alert as `GET /alerts/{id}/` shows it, for webhook bodies.

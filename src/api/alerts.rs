@@ -7,7 +7,9 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
 
-use super::alert_types::{AlertCreate, AlertList, AlertOut, ConditionIn, StatusFilter};
+use super::alert_types::{
+    AlertCreate, AlertList, AlertOut, ConditionIn, FireList, FireOut, StatusFilter,
+};
 use super::any_case::AnyCase;
 use super::bearer::BearerAuth;
 use super::body::JsonBody;
@@ -25,6 +27,14 @@ pub const DEFAULT_PAGE_SIZE: u64 = 10;
 pub const MAX_PAGE_SIZE: u64 = 100;
 
 pub struct AlertsApi;
+
+/// `page_size` (or its alias `per_page`), default 10, clamped to 100.
+fn effective_page_size(page_size: Option<u64>, per_page: Option<u64>) -> u64 {
+    page_size
+        .or(per_page)
+        .unwrap_or(DEFAULT_PAGE_SIZE)
+        .min(MAX_PAGE_SIZE)
+}
 
 /// One cached list response: a user's filters and page.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -55,6 +65,13 @@ pub enum AlertListed {
     /// A page of alerts, newest first.
     #[oai(status = 200)]
     Ok(CachedJson<AlertList>),
+}
+
+#[derive(ApiResponse)]
+pub enum FiresListed {
+    /// A page of the alert's fires, newest first.
+    #[oai(status = 200)]
+    Ok(Json<FireList>),
 }
 
 #[derive(ApiResponse)]
@@ -230,11 +247,7 @@ impl AlertsApi {
             status: status.0.map(|s| s.0),
             symbol,
             page: page.0.unwrap_or(1),
-            page_size: page_size
-                .0
-                .or(per_page.0)
-                .unwrap_or(DEFAULT_PAGE_SIZE)
-                .min(MAX_PAGE_SIZE),
+            page_size: effective_page_size(page_size.0, per_page.0),
         };
         let (hit, generation, key) = state.lists.get(user, key);
         if let Some(bytes) = hit {
@@ -245,6 +258,55 @@ impl AlertsApi {
             .lists
             .insert(user, generation, key, Arc::new(body.bytes()));
         Ok(AlertListed::Ok(body))
+    }
+
+    /// The fires of one of your alerts, newest first.
+    ///
+    /// Each fire is the trade that fired the alert, with every channel's delivery of it.
+    #[oai(
+        path = "/alerts/:id/fires",
+        method = "get",
+        operation_id = "list_fires"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    async fn fires(
+        &self,
+        req: &poem::Request,
+        state: Data<&Arc<AppState>>,
+        auth: BearerAuth,
+        id: Path<i64>,
+        /// Page number, from 1.
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000000")))]
+        page: Query<Option<u64>>,
+        /// Fires per page (default 10); more than 100 gives 100.
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000000")))]
+        page_size: Query<Option<u64>>,
+        /// Alias of `page_size`.
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000000")))]
+        per_page: Query<Option<u64>>,
+    ) -> Result<FiresListed, ApiError> {
+        let user = auth.user(&state).await?;
+        let page = page.0.unwrap_or(1);
+        let size = effective_page_size(page_size.0, per_page.0);
+        let offset = (page - 1).saturating_mul(size).min(i64::MAX as u64) as i64;
+        let found = state
+            .alerts
+            .fires(user, AlertId(id.0), size as i64, offset)
+            .await?;
+        let last_page = (found.count as u64).div_ceil(size).max(1);
+        if page > last_page {
+            return Err(ApiError::not_found(format!(
+                "page {page} does not exist; the last page is {last_page}"
+            )));
+        }
+        let base = super::links::base_url(&state, req);
+        let url = |n: u64| format!("{base}/alerts/{}/fires/?page={n}&page_size={size}", id.0);
+        Ok(FiresListed::Ok(Json(FireList {
+            results: found.fires.iter().map(FireOut::new).collect(),
+            count: found.count,
+            next: (page < last_page).then(|| url(page + 1)).into(),
+            previous: (page > 1).then(|| url(page - 1)).into(),
+        })))
     }
 
     /// One of your alerts. A deleted alert is 404 here; it stays listed with `status=deleted`.

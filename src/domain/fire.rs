@@ -2,7 +2,7 @@
 //! symbol's trade stream has been processed. Plain values, so the store and the matcher share
 //! them without depending on each other.
 
-use super::{AlertId, Condition, Price, Symbol, UserId};
+use super::{AlertId, Condition, Delivery, Price, Symbol, UserId};
 
 /// An alert a trade fired.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,4 +31,14 @@ pub struct Cursor {
     pub last_agg_id: u64,
     /// That trade's time, milliseconds since the epoch.
     pub trade_time: i64,
+}
+
+/// A fire as kept in an alert's history: the trade that fired it and each channel's delivery.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FireRecord {
+    /// The trade's price.
+    pub price: Price,
+    /// The trade's time, milliseconds since the epoch.
+    pub fired_at: i64,
+    pub deliveries: Vec<Delivery>,
 }

@@ -12,6 +12,6 @@ pub use alert::{
     Alert, AlertId, Condition, Delivery, DeliveryStatus, NewAlert, Notification, Status, UserId,
 };
 pub use channel::{Channel, ChannelFields, ChannelId, ChannelKind, ChannelSettings};
-pub use fire::{Cursor, Fired, Resolved};
+pub use fire::{Cursor, FireRecord, Fired, Resolved};
 pub use price::{Price, PriceError};
 pub use symbol::{is_exchange_symbol, Symbol};

@@ -203,28 +203,36 @@ pub(super) fn attach(conn: &Connection, alerts: &mut [Alert]) -> Result<(), Stor
         .enumerate()
         .map(|(i, a)| (a.id.0, i))
         .collect();
-    let mut deliveries = conn.prepare_cached(
-        "SELECT d.alert_id, d.channel_id, d.kind, d.status, d.attempts, d.last_error, d.sent_at
+    let mut deliveries = conn.prepare_cached(&format!(
+        "SELECT d.alert_id, {DELIVERY_COLUMNS}
          FROM deliveries d
          WHERE d.alert_id IN (SELECT value FROM json_each(?1))
            AND d.fire_id = (SELECT MAX(f.id) FROM fires f WHERE f.alert_id = d.alert_id)
-         ORDER BY d.alert_id, d.channel_id",
-    )?;
+         ORDER BY d.alert_id, d.channel_id"
+    ))?;
     let mut rows = deliveries.query([&ids])?;
     while let Some(row) = rows.next()? {
         let Some(&i) = at.get(&row.get::<_, i64>(0)?) else {
             continue;
         };
-        let kind: String = row.get(2)?;
-        let status: String = row.get(3)?;
-        alerts[i].deliveries.push(Delivery {
-            channel_id: ChannelId(row.get(1)?),
-            kind: ChannelKind::parse(&kind).ok_or_else(|| bad_column(2, "kind"))?,
-            status: DeliveryStatus::parse(&status).ok_or_else(|| bad_column(3, "status"))?,
-            attempts: row.get(4)?,
-            last_error: row.get(5)?,
-            sent_at: row.get(6)?,
-        });
+        alerts[i].deliveries.push(delivery_from_row(row)?);
     }
     Ok(())
+}
+
+/// A delivery from `DELIVERY_COLUMNS`, read after one leading key column.
+pub(super) const DELIVERY_COLUMNS: &str =
+    "d.channel_id, d.kind, d.status, d.attempts, d.last_error, d.sent_at";
+
+pub(super) fn delivery_from_row(row: &Row<'_>) -> rusqlite::Result<Delivery> {
+    let kind: String = row.get(2)?;
+    let status: String = row.get(3)?;
+    Ok(Delivery {
+        channel_id: ChannelId(row.get(1)?),
+        kind: ChannelKind::parse(&kind).ok_or_else(|| bad_column(2, "kind"))?,
+        status: DeliveryStatus::parse(&status).ok_or_else(|| bad_column(3, "status"))?,
+        attempts: row.get(4)?,
+        last_error: row.get(5)?,
+        sent_at: row.get(6)?,
+    })
 }

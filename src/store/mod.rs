@@ -8,6 +8,7 @@ mod checkpoint;
 mod deliveries;
 mod fires;
 mod health;
+mod history;
 pub use fires::Committed;
 pub mod migrations;
 mod tokens;
@@ -23,6 +24,7 @@ use tokio::sync::Semaphore;
 pub use alerts::{AlertFilter, AlertPage};
 pub use channels::ChannelChange;
 pub use deliveries::DueDelivery;
+pub use history::FirePage;
 pub use tokens::RefreshOutcome;
 pub use users::UserRecord;
 
