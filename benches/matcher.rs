@@ -54,6 +54,7 @@ fn alert_over(i: usize, symbols: usize) -> Alert {
         condition,
         status: Status::Created,
         created_at: 0,
+        armed_at: 0,
         triggered_at: None,
         triggered_price: None,
         channels: Vec::new(),

@@ -16,7 +16,7 @@ use tokio::sync::{broadcast, Notify};
 pub use events::AlertEvent;
 
 use crate::domain::{
-    Alert, AlertId, ChannelId, Condition, NewAlert, Price, Status, Symbol, UserId,
+    Alert, AlertEdit, AlertId, ChannelId, Condition, NewAlert, Price, Status, Symbol, UserId,
 };
 use crate::market::Prices;
 use crate::matcher::Matcher;
@@ -57,6 +57,18 @@ pub struct AlertRequest {
     /// The channels to notify; empty: every enabled channel of the user.
     pub channels: Vec<ChannelId>,
     pub note: Option<String>,
+}
+
+/// What a user asks to change in an alert; `None` leaves that part as it is.
+#[derive(Clone, Debug, Default)]
+pub struct AlertEditRequest {
+    pub target: Option<Price>,
+    /// `Some(None)`: the last known price decides, as at creation.
+    pub condition: Option<Option<Condition>>,
+    /// `Some(None)` removes the note.
+    pub note: Option<Option<String>>,
+    /// `Some(empty)`: every enabled channel of the user.
+    pub channels: Option<Vec<ChannelId>>,
 }
 
 /// Called with the owner whenever one of their alerts changed, before the change is answered:
@@ -125,6 +137,60 @@ impl Alerts {
         self.matcher.arm(&alert);
         (self.on_change)(user);
         Ok(alert)
+    }
+
+    /// Changes an armed alert; the matcher swaps the definitions in one step. `condition:
+    /// Some(None)` lets the last known price choose the side, as at creation.
+    pub async fn edit(
+        &self,
+        user: UserId,
+        id: AlertId,
+        request: AlertEditRequest,
+    ) -> Result<Alert, AlertError> {
+        let condition = match (request.condition, request.target) {
+            (Some(Some(condition)), _) => Some(condition),
+            (Some(None), target) => Some(self.side_for(id, user, target).await?),
+            (None, _) => None,
+        };
+        let edit = AlertEdit {
+            target: request.target,
+            condition,
+            note: request.note,
+            channels: request.channels,
+        };
+        let (old, new) = self
+            .store
+            .edit_alert(user, id, edit)
+            .await?
+            .ok_or(AlertError::NotFound(id))?;
+        self.matcher.replace(&old, &new);
+        (self.on_change)(user);
+        self.get(user, id).await
+    }
+
+    /// Arms a fired alert again; trades before now never fire it.
+    pub async fn rearm(&self, user: UserId, id: AlertId) -> Result<Alert, AlertError> {
+        let alert = self
+            .store
+            .rearm_alert(user, id)
+            .await?
+            .ok_or(AlertError::NotFound(id))?;
+        self.matcher.arm(&alert);
+        (self.on_change)(user);
+        self.get(user, id).await
+    }
+
+    /// The side an edited alert watches when its owner left it to the price: as at creation,
+    /// from its (new or current) target and the last known price.
+    async fn side_for(
+        &self,
+        id: AlertId,
+        user: UserId,
+        target: Option<Price>,
+    ) -> Result<Condition, AlertError> {
+        let alert = self.get(user, id).await?;
+        let last = self.prices.get(&alert.symbol).map(|(price, _)| price);
+        Ok(Condition::for_target(target.unwrap_or(alert.target), last))
     }
 
     /// Marks the alert deleted (kept as history) and disarms it.

@@ -100,6 +100,22 @@ pub struct AlertCreate {
     pub note: Option<Nullable<NoteText>>,
 }
 
+/// What to change in an armed alert; every field is optional, and left out means unchanged.
+#[derive(Debug, Object, serde::Deserialize)]
+pub struct AlertPatch {
+    #[serde(default, deserialize_with = "super::body::not_null")]
+    pub target_price: Option<PriceInput>,
+    /// null lets the current price decide, as at creation.
+    #[serde(default, deserialize_with = "super::body::present")]
+    pub condition: Option<Nullable<ConditionIn>>,
+    /// Ids of your channels to notify; `[]` for all of your enabled channels.
+    #[serde(default, deserialize_with = "super::body::not_null")]
+    pub channels: Option<Vec<i64>>,
+    /// null or "" removes the note.
+    #[serde(default, deserialize_with = "super::body::present")]
+    pub note: Option<Nullable<NoteText>>,
+}
+
 #[derive(Debug, Clone, Object)]
 pub struct AlertOut {
     pub id: i64,

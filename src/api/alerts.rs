@@ -8,7 +8,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
 
 use super::alert_types::{
-    AlertCreate, AlertList, AlertOut, ConditionIn, FireList, FireOut, StatusFilter,
+    AlertCreate, AlertList, AlertOut, AlertPatch, ConditionIn, FireList, FireOut, StatusFilter,
 };
 use super::any_case::AnyCase;
 use super::bearer::BearerAuth;
@@ -18,7 +18,7 @@ use super::error::ApiError;
 use super::text::{NoteText, SymbolText};
 use super::ApiTags;
 use super::AppState;
-use crate::alerts::AlertRequest;
+use crate::alerts::{AlertEditRequest, AlertRequest};
 use crate::domain::{AlertId, ChannelId, Symbol, UserId};
 use crate::store::AlertFilter;
 
@@ -307,6 +307,68 @@ impl AlertsApi {
             next: (page < last_page).then(|| url(page + 1)).into(),
             previous: (page > 1).then(|| url(page - 1)).into(),
         })))
+    }
+
+    /// Change an armed alert: its target, condition, note or channels.
+    ///
+    /// Only an alert that has not fired can be edited (409 otherwise: re-arm it first). The
+    /// change is atomic: no trade is matched against half of it, and trades before the edit
+    /// never fire the new definition. The symbol cannot be changed. An empty body changes
+    /// nothing and answers the alert as it is.
+    #[oai(path = "/alerts/:id", method = "patch", operation_id = "edit_alert")]
+    async fn edit(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: BearerAuth,
+        id: Path<i64>,
+        body: JsonBody<AlertPatch>,
+    ) -> Result<AlertFound, ApiError> {
+        let user = auth.user(&state).await?;
+        let body = body.0;
+        let request = AlertEditRequest {
+            target: body
+                .target_price
+                .map(|p| p.to_price().map_err(ApiError::bad_request))
+                .transpose()?,
+            condition: body.condition.map(|c| c.0.map(ConditionIn::condition)),
+            note: body
+                .note
+                .map(|n| n.0.map(NoteText::into_inner).filter(|n| !n.is_empty())),
+            channels: body
+                .channels
+                .map(|ids| ids.into_iter().map(ChannelId).collect()),
+        };
+        let nothing = request.target.is_none()
+            && request.condition.is_none()
+            && request.note.is_none()
+            && request.channels.is_none();
+        // An empty edit changes nothing, not even when it was last armed.
+        let alert = if nothing {
+            state.alerts.get(user, AlertId(id.0)).await?
+        } else {
+            state.alerts.edit(user, AlertId(id.0), request).await?
+        };
+        Ok(AlertFound::Ok(Json(AlertOut::new(&alert, &state.prices))))
+    }
+
+    /// Arm a fired alert again.
+    ///
+    /// It goes back to `created` and fires at the next crossing; trades before now never fire
+    /// it. Its earlier fires stay in `GET /alerts/{id}/fires/`. 409 if it has not fired.
+    #[oai(
+        path = "/alerts/:id/rearm",
+        method = "post",
+        operation_id = "rearm_alert"
+    )]
+    async fn rearm(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: BearerAuth,
+        id: Path<i64>,
+    ) -> Result<AlertFound, ApiError> {
+        let user = auth.user(&state).await?;
+        let alert = state.alerts.rearm(user, AlertId(id.0)).await?;
+        Ok(AlertFound::Ok(Json(AlertOut::new(&alert, &state.prices))))
     }
 
     /// One of your alerts. A deleted alert is 404 here; it stays listed with `status=deleted`.

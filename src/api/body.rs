@@ -81,6 +81,16 @@ where
     }
 }
 
+/// For an optional nullable field where null means something (`#[serde(default,
+/// deserialize_with = "present")]`): left out is `None`, `null` is `Some` of the null value.
+pub fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
 fn explain(err: &serde_path_to_error::Error<serde_json::Error>) -> String {
     let inner = err.inner();
     if inner.is_syntax() || inner.is_eof() {

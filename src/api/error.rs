@@ -176,6 +176,9 @@ impl From<StoreError> for ApiError {
             StoreError::UnknownChannel(id) => {
                 ApiError::not_found(format!("channel {id} is not one of your channels"))
             }
+            err @ StoreError::WrongStatus { .. } => {
+                ApiError::new(StatusCode::CONFLICT, err.to_string())
+            }
             StoreError::AlertLimit(max) => ApiError::new(
                 StatusCode::CONFLICT,
                 format!("alert limit reached: at most {max} alerts that are not deleted; delete some first"),

@@ -146,6 +146,8 @@ pub struct Alert {
     pub condition: Condition,
     pub status: Status,
     pub created_at: i64,
+    /// When it was created, or last edited or re-armed: trades before it never fire it.
+    pub armed_at: i64,
     pub triggered_at: Option<i64>,
     pub triggered_price: Option<Price>,
     /// The channels it notifies.
@@ -172,6 +174,17 @@ pub struct NewAlert {
     /// Checked to be the owner's channels.
     pub channels: Vec<ChannelId>,
     pub note: Option<String>,
+}
+
+/// What an edit changes; `None` leaves that part as it is.
+#[derive(Clone, Debug, Default)]
+pub struct AlertEdit {
+    pub target: Option<Price>,
+    pub condition: Option<Condition>,
+    /// `Some(None)` removes the note.
+    pub note: Option<Option<String>>,
+    /// Checked to be the owner's channels; `Some(empty)`: all of the owner's enabled ones.
+    pub channels: Option<Vec<ChannelId>>,
 }
 
 /// The longest note, in characters (a tweet's length).

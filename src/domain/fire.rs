@@ -9,6 +9,8 @@ use super::{AlertId, Condition, Delivery, Price, Symbol, UserId};
 pub struct Fired {
     pub id: AlertId,
     pub user: UserId,
+    /// The alert's `armed_at` as the matcher knew it: the definition that fired.
+    pub armed_at: i64,
     pub symbol: Symbol,
     /// The price of the trade that fired it.
     pub price: Price,
@@ -20,6 +22,8 @@ pub struct Fired {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Resolved {
     pub id: AlertId,
+    /// The alert's `armed_at` as the matcher knew it.
+    pub armed_at: i64,
     pub condition: Condition,
 }
 

@@ -9,7 +9,8 @@ mod price;
 pub mod symbol;
 
 pub use alert::{
-    Alert, AlertId, Condition, Delivery, DeliveryStatus, NewAlert, Notification, Status, UserId,
+    Alert, AlertEdit, AlertId, Condition, Delivery, DeliveryStatus, NewAlert, Notification, Status,
+    UserId,
 };
 pub use channel::{Channel, ChannelFields, ChannelId, ChannelKind, ChannelSettings};
 pub use fire::{Cursor, FireRecord, Fired, Resolved};

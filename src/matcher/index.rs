@@ -11,8 +11,10 @@ use crate::domain::{AlertId, Condition, Fired, Price, Resolved, Symbol, UserId};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Armed {
     pub user: UserId,
-    /// Milliseconds since the epoch; trades older than this never fire it.
-    pub created_at: i64,
+    /// When it was created, or last edited or re-armed (milliseconds since the epoch): trades
+    /// older than this never fire it. A fire carries it, so a fire of an edited alert's old
+    /// definition is recognised and dropped.
+    pub armed_at: i64,
 }
 
 struct Book {
@@ -101,7 +103,7 @@ impl Index {
             .values()
             .chain(book.below.values())
             .chain(book.cross.iter().map(|(_, _, a)| a))
-            .map(|a| a.created_at)
+            .map(|a| a.armed_at)
             .min()
     }
 
@@ -169,7 +171,7 @@ impl Index {
             .map(|b| {
                 b.recent
                     .iter()
-                    .filter(|(_, t)| *t >= armed.created_at)
+                    .filter(|(_, t)| *t >= armed.armed_at)
                     .copied()
                     .collect()
             })
@@ -238,6 +240,7 @@ impl Index {
                 out.fired.push(Fired {
                     id: AlertId(id),
                     user: armed.user,
+                    armed_at: armed.armed_at,
                     symbol,
                     price,
                     time,
@@ -253,7 +256,7 @@ impl Index {
             let hits: Vec<(u64, i64)> = book
                 .above
                 .range(..=(p, i64::MAX))
-                .filter(|(_, armed)| armed.created_at <= time)
+                .filter(|(_, armed)| armed.armed_at <= time)
                 .map(|(key, _)| *key)
                 .collect();
             for key in hits {
@@ -270,7 +273,7 @@ impl Index {
             let hits: Vec<(u64, i64)> = book
                 .below
                 .range((p, i64::MIN)..)
-                .filter(|(_, armed)| armed.created_at <= time)
+                .filter(|(_, armed)| armed.armed_at <= time)
                 .map(|(key, _)| *key)
                 .collect();
             for key in hits {
@@ -282,7 +285,7 @@ impl Index {
         if !book.cross.is_empty() {
             let waiting = std::mem::take(&mut book.cross);
             for (target, id, armed) in waiting {
-                if armed.created_at > time {
+                if armed.armed_at > time {
                     book.cross.push((target, id, armed));
                 } else if target == p {
                     fire(id, &armed, &mut outcome);
@@ -301,6 +304,7 @@ impl Index {
                     side.insert((target, id), armed);
                     outcome.resolved.push(Resolved {
                         id: AlertId(id),
+                        armed_at: armed.armed_at,
                         condition,
                     });
                 }

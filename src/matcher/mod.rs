@@ -46,23 +46,36 @@ impl Matcher {
 
     /// Arms an alert (no-op for anything but `created`).
     pub fn arm(&self, alert: &Alert) {
+        self.arm_in_place_of(None, alert);
+    }
+
+    /// Swaps an edited alert's old definition for its new one in one step: no trade sees
+    /// neither or both.
+    pub fn replace(&self, old: &Alert, new: &Alert) {
+        self.arm_in_place_of(Some(old), new);
+    }
+
+    fn arm_in_place_of(&self, old: Option<&Alert>, alert: &Alert) {
         if alert.status != Status::Created {
             return;
         }
         let armed = Armed {
             user: alert.user_id,
-            created_at: alert.created_at,
+            armed_at: alert.armed_at,
         };
-        // Committed a moment ago: catch up on the trades since its creation, under the same
+        // Committed a moment ago: catch up on the trades since it was armed, under the same
         // lock as `on_trade`, so no trade falls between the two.
         let (new_symbol, outcome) = {
             let mut index = self.index();
             let known = index.has_symbol(&alert.symbol);
-            if index.forgot_since(alert.symbol.as_str(), alert.created_at) {
+            if let Some(old) = old {
+                index.remove(old.id, &old.symbol, old.target);
+            }
+            if index.forgot_since(alert.symbol.as_str(), alert.armed_at) {
                 tracing::warn!(
                     alert = %alert.id,
-                    created_at = alert.created_at,
-                    "alert armed later than the trades remembered since its creation; the \
+                    armed_at = alert.armed_at,
+                    "alert armed later than the trades remembered since it was armed; the \
                      oldest of them were not checked against it (the machine is overloaded)"
                 );
             }
@@ -80,7 +93,7 @@ impl Matcher {
         };
         tracing::debug!(
             alert = %alert.id,
-            created_at = alert.created_at,
+            armed_at = alert.armed_at,
             fired_on_arrival = outcome.fired.len(),
             "alert armed"
         );
@@ -113,7 +126,7 @@ impl Matcher {
             for alert in page {
                 let armed = Armed {
                     user: alert.user_id,
-                    created_at: alert.created_at,
+                    armed_at: alert.armed_at,
                 };
                 index.insert(alert.id, alert.symbol, alert.target, alert.condition, armed);
             }

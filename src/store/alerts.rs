@@ -9,13 +9,13 @@ use super::channels::{channels_json, default_channels, resolve_channels};
 use super::{Store, StoreError};
 use crate::clock::now_millis;
 use crate::domain::{
-    Alert, AlertId, ChannelId, ChannelKind, Condition, Delivery, DeliveryStatus, NewAlert, Price,
-    Status, Symbol, UserId,
+    Alert, AlertEdit, AlertId, ChannelId, ChannelKind, Condition, Delivery, DeliveryStatus,
+    NewAlert, Price, Status, Symbol, UserId,
 };
 
 /// An alert's own columns, as `alert_from_row` reads them.
 pub(super) const COLUMNS: &str = "id, user_id, symbol, target_price, condition, status, \
-    created_at, triggered_at, triggered_price, channels, note";
+    created_at, triggered_at, triggered_price, channels, note, armed_at";
 
 /// Which of a user's alerts to list. `status: None` means every alert that is not deleted.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -56,8 +56,8 @@ impl Store {
             let now = now_millis();
             tx.prepare_cached(
                 "INSERT INTO alerts (user_id, symbol, target_price, condition, status, created_at,
-                                     channels, note)
-                 VALUES (?1, ?2, ?3, ?4, 'created', ?5, ?6, ?7)",
+                                     armed_at, channels, note)
+                 VALUES (?1, ?2, ?3, ?4, 'created', ?5, ?5, ?6, ?7)",
             )?
             .execute(params![
                 user.0,
@@ -77,12 +77,93 @@ impl Store {
                 condition: new.condition,
                 status: Status::Created,
                 created_at: now,
+                armed_at: now,
                 triggered_at: None,
                 triggered_price: None,
                 channels,
                 note: new.note,
                 deliveries: Vec::new(),
             })
+        })
+        .await
+    }
+
+    /// Changes an armed alert of the user's in one transaction; returns it before and after,
+    /// or `None` when it is not theirs or is deleted. Its `armed_at` moves to now (and always
+    /// forward), so trades before the edit never fire the new definition and a fire of the
+    /// old one, still on its way, is recognised and dropped.
+    pub async fn edit_alert(
+        &self,
+        user: UserId,
+        id: AlertId,
+        edit: AlertEdit,
+    ) -> Result<Option<(Alert, Alert)>, StoreError> {
+        self.write(move |tx| {
+            let Some(old) = live_alert(tx, user, id)? else {
+                return Ok(None);
+            };
+            if old.status != Status::Created {
+                return Err(StoreError::WrongStatus {
+                    id: id.0,
+                    status: old.status.as_str(),
+                    hint: format!(
+                        "only an armed alert can be edited; re-arm it first \
+                         (POST /alerts/{id}/rearm/)"
+                    ),
+                });
+            }
+            let channels = match edit.channels {
+                None => old.channels.clone(),
+                Some(ids) if ids.is_empty() => default_channels(tx, user)?,
+                Some(ids) => resolve_channels(tx, user, &ids)?,
+            };
+            let mut new = old.clone();
+            new.target = edit.target.unwrap_or(old.target);
+            new.condition = edit.condition.unwrap_or(old.condition);
+            new.note = edit.note.unwrap_or_else(|| old.note.clone());
+            new.channels = channels;
+            new.armed_at = now_millis().max(old.armed_at + 1);
+            tx.prepare_cached(
+                "UPDATE alerts SET target_price = ?1, condition = ?2, note = ?3, channels = ?4,
+                                   armed_at = ?5
+                 WHERE id = ?6",
+            )?
+            .execute(params![
+                new.target.to_string(),
+                new.condition.as_str(),
+                new.note,
+                channels_json(&new.channels),
+                new.armed_at,
+                id.0
+            ])?;
+            Ok(Some((old, new)))
+        })
+        .await
+    }
+
+    /// Arms a fired alert of the user's again, from now on; `None` when it is not theirs or is
+    /// deleted.
+    pub async fn rearm_alert(
+        &self,
+        user: UserId,
+        id: AlertId,
+    ) -> Result<Option<Alert>, StoreError> {
+        self.write(move |tx| {
+            let Some(mut alert) = live_alert(tx, user, id)? else {
+                return Ok(None);
+            };
+            if alert.status != Status::Triggered {
+                return Err(StoreError::WrongStatus {
+                    id: id.0,
+                    status: "armed already",
+                    hint: "only a fired alert can be re-armed".to_string(),
+                });
+            }
+            alert.status = Status::Created;
+            alert.armed_at = now_millis().max(alert.armed_at + 1);
+            tx.prepare_cached("UPDATE alerts SET status = 'created', armed_at = ?1 WHERE id = ?2")?
+                .execute(params![alert.armed_at, id.0])?;
+            Ok(Some(alert))
         })
         .await
     }
@@ -157,6 +238,17 @@ impl Store {
     }
 }
 
+/// The user's alert, unless it is deleted, with no deliveries attached.
+fn live_alert(conn: &Connection, user: UserId, id: AlertId) -> Result<Option<Alert>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM alerts WHERE id = ?1 AND user_id = ?2 AND status != 'deleted'"
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row(params![id.0, user.0], alert_from_row)
+        .optional()?)
+}
+
 fn bad_column(index: usize, what: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(index, Type::Text, what.to_string().into())
 }
@@ -187,6 +279,7 @@ pub(super) fn alert_from_row(row: &Row<'_>) -> rusqlite::Result<Alert> {
             .map(ChannelId)
             .collect(),
         note: row.get(10)?,
+        armed_at: row.get(11)?,
         deliveries: Vec::new(),
     })
 }

@@ -53,7 +53,7 @@ impl Store {
             let mut triggered = Vec::new();
             let mut trigger = tx.prepare_cached(
                 "UPDATE alerts SET status = 'triggered', triggered_at = ?1, triggered_price = ?2
-                 WHERE id = ?3 AND status = 'created'",
+                 WHERE id = ?3 AND status = 'created' AND armed_at = ?4",
             )?;
             let mut record = tx.prepare_cached(
                 "INSERT INTO fires (alert_id, price, fired_at, created_at) VALUES (?1, ?2, ?3, ?4)",
@@ -69,7 +69,7 @@ impl Store {
             )?;
             for fire in &fired {
                 let price = fire.price.to_string();
-                let changed = trigger.execute(params![fire.time, price, fire.id.0])?;
+                let changed = trigger.execute(params![fire.time, price, fire.id.0, fire.armed_at])?;
                 if changed == 1 {
                     record.execute(params![fire.id.0, price, fire.time, now])?;
                     let fire_id = tx.last_insert_rowid();
@@ -80,11 +80,12 @@ impl Store {
                 }
             }
             let mut resolve = tx.prepare_cached(
-                "UPDATE alerts SET condition = ?1 WHERE id = ?2 AND condition = 'cross'
+                "UPDATE alerts SET condition = ?1
+                 WHERE id = ?2 AND condition = 'cross' AND armed_at = ?3
                  RETURNING user_id",
             )?;
             for r in &resolved {
-                let mut rows = resolve.query(params![r.condition.as_str(), r.id.0])?;
+                let mut rows = resolve.query(params![r.condition.as_str(), r.id.0, r.armed_at])?;
                 if let Some(row) = rows.next()? {
                     users.insert(UserId(row.get(0)?));
                 }
@@ -167,5 +168,79 @@ impl Store {
             Ok(())
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::domain::{AlertEdit, Condition, NewAlert, Price, Resolved, Status};
+
+    fn price(text: &str) -> Price {
+        Price::parse(text).unwrap()
+    }
+
+    /// A fire or a resolution of an alert's old definition, still on its way to the store when
+    /// the alert was edited, changes nothing; one of the new definition does.
+    #[tokio::test]
+    async fn only_the_current_definition_of_an_alert_fires() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Duration::from_secs(5)).unwrap();
+        let user = store
+            .create_user("ann".into(), "ann@example.com".into(), "hash".into())
+            .await
+            .unwrap()
+            .id;
+        let new = NewAlert {
+            symbol: Symbol::parse("BTCUSDT").unwrap(),
+            target: price("100"),
+            condition: Condition::Cross,
+            channels: Vec::new(),
+            note: None,
+        };
+        let old = store.create_alert(user, new, 10).await.unwrap();
+        let edit = AlertEdit {
+            target: Some(price("200")),
+            ..AlertEdit::default()
+        };
+        let (_, edited) = store.edit_alert(user, old.id, edit).await.unwrap().unwrap();
+        assert!(edited.armed_at > old.armed_at);
+        let fire = |armed_at| Fired {
+            id: old.id,
+            user,
+            armed_at,
+            symbol: old.symbol.clone(),
+            price: price("100"),
+            time: edited.armed_at + 5,
+        };
+        let resolve = |armed_at| Resolved {
+            id: old.id,
+            armed_at,
+            condition: Condition::Below,
+        };
+        let stale = store
+            .apply_fires(
+                vec![fire(old.armed_at)],
+                vec![resolve(old.armed_at)],
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert!(stale.triggered.is_empty() && stale.users.is_empty());
+        let now = store.get_alert(user, old.id).await.unwrap().unwrap();
+        assert_eq!(
+            (now.status, now.condition),
+            (Status::Created, Condition::Cross)
+        );
+
+        let current = store
+            .apply_fires(vec![fire(edited.armed_at)], vec![], vec![])
+            .await
+            .unwrap();
+        assert_eq!(current.triggered.len(), 1);
+        let now = store.get_alert(user, old.id).await.unwrap().unwrap();
+        assert_eq!(now.status, Status::Triggered);
     }
 }

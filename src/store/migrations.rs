@@ -202,6 +202,12 @@ const MIGRATIONS: &[&str] = &[
     "
     ALTER TABLE alerts ADD COLUMN note TEXT;
     ",
+    // 6 → 7: when an alert was last armed (created, edited or re-armed); trades before it
+    // never fire it, and a fire of an older definition is recognised by it.
+    "
+    ALTER TABLE alerts ADD COLUMN armed_at INTEGER NOT NULL DEFAULT 0;
+    UPDATE alerts SET armed_at = created_at;
+    ",
 ];
 
 /// The schema version this build writes and understands.

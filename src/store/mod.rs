@@ -46,6 +46,13 @@ pub enum StoreError {
     UnknownChannel(i64),
     #[error("the user no longer exists")]
     UnknownUser,
+    /// An edit or re-arm that the alert's status does not allow.
+    #[error("alert {id} is {status}: {hint}")]
+    WrongStatus {
+        id: i64,
+        status: &'static str,
+        hint: String,
+    },
     #[error(
         "the database schema is version {found}, newer than this pricealert knows ({known}); \
          run a newer pricealert or restore a backup"

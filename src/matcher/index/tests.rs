@@ -12,10 +12,10 @@ fn price(units: u64) -> Price {
     Price::from_units(units, 8)
 }
 
-fn armed(created_at: i64) -> Armed {
+fn armed(armed_at: i64) -> Armed {
     Armed {
         user: UserId(1),
-        created_at,
+        armed_at,
     }
 }
 
@@ -104,10 +104,12 @@ fn cross_resolves_on_the_first_price_and_an_equal_first_price_fires() {
         [
             Resolved {
                 id: AlertId(1),
+                armed_at: 0,
                 condition: Condition::Above
             },
             Resolved {
                 id: AlertId(2),
+                armed_at: 0,
                 condition: Condition::Below
             },
         ]
@@ -274,6 +276,7 @@ fn an_alert_armed_late_sees_the_trades_since_its_creation() {
         late.resolved,
         [Resolved {
             id: AlertId(2),
+            armed_at: 12,
             condition: Condition::Above
         }]
     );
