@@ -157,8 +157,8 @@ async fn edits_are_checked_like_creates() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad} -> {body}");
         assert_error_shape(&body);
     }
-    let (status, _) = patch(&s, &token, id, json!({"channels": [999999]})).await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = patch(&s, &token, id, json!({"channels": [999999]})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
     let (status, same) = patch(&s, &token, id, json!({})).await;
     assert_eq!((status, &same), (StatusCode::OK, &a));
     let (_, unchanged) = s.get(&format!("/alerts/{id}/"), &token).await;

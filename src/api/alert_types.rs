@@ -108,7 +108,8 @@ pub struct AlertPatch {
     /// null lets the current price decide, as at creation.
     #[serde(default, deserialize_with = "super::body::present")]
     pub condition: Option<Nullable<ConditionIn>>,
-    /// Ids of your channels to notify; `[]` for all of your enabled channels.
+    /// Ids of your channels to notify (409 if one is not yours); `[]` for all of your enabled
+    /// channels.
     #[serde(default, deserialize_with = "super::body::not_null")]
     pub channels: Option<Vec<i64>>,
     /// null or "" removes the note.

@@ -18,7 +18,7 @@ use super::error::ApiError;
 use super::text::{NoteText, SymbolText};
 use super::ApiTags;
 use super::AppState;
-use crate::alerts::{AlertEditRequest, AlertRequest};
+use crate::alerts::{AlertEditRequest, AlertError, AlertRequest};
 use crate::domain::{AlertId, ChannelId, Symbol, UserId};
 use crate::store::AlertFilter;
 
@@ -314,7 +314,7 @@ impl AlertsApi {
     /// Only an alert that has not fired can be edited (409 otherwise: re-arm it first). The
     /// change is atomic: no trade is matched against half of it, and trades before the edit
     /// never fire the new definition. The symbol cannot be changed. An empty body changes
-    /// nothing and answers the alert as it is.
+    /// nothing and answers the alert as it is. A channel that is not yours is 409.
     #[oai(path = "/alerts/:id", method = "patch", operation_id = "edit_alert")]
     async fn edit(
         &self,
@@ -346,7 +346,18 @@ impl AlertsApi {
         let alert = if nothing {
             state.alerts.get(user, AlertId(id.0)).await?
         } else {
-            state.alerts.edit(user, AlertId(id.0), request).await?
+            // The alert in the path exists, so a channel in the body that is not yours is not
+            // a 404 (that would say the alert is missing): it conflicts with your channels.
+            state
+                .alerts
+                .edit(user, AlertId(id.0), request)
+                .await
+                .map_err(|err| match err {
+                    AlertError::UnknownChannel(_) => {
+                        ApiError::new(poem::http::StatusCode::CONFLICT, err.to_string())
+                    }
+                    other => other.into(),
+                })?
         };
         Ok(AlertFound::Ok(Json(AlertOut::new(&alert, &state.prices))))
     }
