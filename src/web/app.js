@@ -101,15 +101,19 @@ function render() {
     cell(tr, "Price now", a.current_price ?? "–").classList.add("price");
     cell(tr, "Fired at", a.triggered_price ? a.triggered_price + " · " + a.triggered_at.replace("T", " ").replace("Z", " UTC") : "–");
     cell(tr, "Notified", deliveries(a)).classList.add("deliveries");
-    const del = document.createElement("button");
-    del.className = "danger";
-    del.textContent = "Delete";
-    del.onclick = async () => {
-      if (!confirm("Delete the alert " + a.cryptocurrency + " " + a.condition + " " + a.target_price + "?")) return;
-      try { await api("DELETE", "/alerts/" + a.id + "/"); $("#alerts-message").textContent = ""; alerts.delete(a.id); render(); restartLive(); }
-      catch (e) { $("#alerts-message").textContent = e.message; }
-    };
-    cell(tr, "", a.status === "created" || a.status === "triggered" ? del : "");
+    const actions = document.createElement("span");
+    actions.className = "actions";
+    if (a.status === "created") actions.appendChild(button("Edit", "secondary edit", () => openEdit(a)));
+    if (a.status === "triggered") actions.appendChild(button("Re-arm", "secondary rearm", () => change(() => api("POST", "/alerts/" + a.id + "/rearm/"))));
+    if (a.triggered_at) actions.appendChild(button("History", "secondary history", () => openHistory(a)));
+    if (a.status === "created" || a.status === "triggered") {
+      actions.appendChild(button("Delete", "danger", async () => {
+        if (!confirm("Delete the alert " + a.cryptocurrency + " " + a.condition + " " + a.target_price + "?")) return;
+        try { await api("DELETE", "/alerts/" + a.id + "/"); $("#alerts-message").textContent = ""; alerts.delete(a.id); render(); restartLive(); }
+        catch (e) { $("#alerts-message").textContent = e.message; }
+      }));
+    }
+    cell(tr, "", actions);
     rows.appendChild(tr);
   }
   if (location.hash.startsWith("#alert-")) {
@@ -118,7 +122,59 @@ function render() {
   }
 }
 
-// Each channel's delivery of the latest fire, as a badge named after the channel.
+function button(text, className, onclick) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.className = className;
+  b.textContent = text;
+  b.onclick = onclick;
+  return b;
+}
+
+// Runs a request that answers the changed alert, and shows it.
+async function change(request, message = $("#alerts-message")) {
+  try {
+    const a = await request();
+    message.textContent = "";
+    alerts.set(a.id, a);
+    render();
+    restartLive();
+    return true;
+  } catch (e) { message.textContent = e.message; return false; }
+}
+
+let editing = null;
+function openEdit(a) {
+  editing = a.id;
+  const f = $("#edit-form");
+  $("#edit-title").textContent = "Edit " + a.cryptocurrency + " alert";
+  f.target_price.value = a.target_price;
+  f.condition.value = a.condition === "cross" ? "" : a.condition;
+  f.note.value = a.note || "";
+  $("#edit-message").textContent = "";
+  $("#edit-dialog").showModal();
+}
+
+async function openHistory(a) {
+  $("#history-title").textContent = "Fires of " + a.cryptocurrency + " " + a.condition + " " + a.target_price;
+  const rows = $("#history-rows");
+  rows.textContent = "";
+  $("#history-message").textContent = "";
+  $("#history-dialog").showModal();
+  try {
+    const page = await api("GET", "/alerts/" + a.id + "/fires/?page_size=100");
+    for (const fire of page.results) {
+      const tr = document.createElement("tr");
+      cell(tr, "Fired at", fire.fired_at.replace("T", " ").replace("Z", " UTC"));
+      cell(tr, "Price", fire.price);
+      cell(tr, "Notified", deliveries(fire));
+      rows.appendChild(tr);
+    }
+    if (page.count > page.results.length) $("#history-message").textContent = "The latest " + page.results.length + " of " + page.count + " fires.";
+  } catch (e) { $("#history-message").textContent = e.message; }
+}
+
+// Each channel's delivery of the latest fire (or of one fire), as a badge named after the channel.
 function deliveries(a) {
   const notes = a.notifications || [];
   if (!notes.length) return "–";
@@ -371,6 +427,16 @@ $("#create-form").onsubmit = async (event) => {
     restartLive();
   } catch (e) { $("#create-message").textContent = e.message; }
 };
+
+$("#edit-form").onsubmit = async (event) => {
+  event.preventDefault();
+  const f = new FormData(event.target);
+  const body = { target_price: f.get("target_price").trim(), condition: f.get("condition") || null, note: f.get("note") };
+  const id = editing;
+  if (await change(() => api("PATCH", "/alerts/" + id + "/", body), $("#edit-message"))) $("#edit-dialog").close();
+};
+$("#edit-cancel").onclick = () => $("#edit-dialog").close();
+$("#history-close").onclick = () => $("#history-dialog").close();
 
 $("#channel-kind").onchange = showKindFields;
 showKindFields();

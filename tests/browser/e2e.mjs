@@ -60,6 +60,23 @@ try {
   // the account's email channel is on, and the banner says that.
   const banner = await page.textContent("#banner");
   if (banner.includes("Can't reach") || !banner.includes("Email is not set up")) throw new Error("banner: " + banner);
+  // The fire history, then re-arm, then edit: each answer shows at once.
+  await page.click(`#alert-${id} button.history`);
+  await page.waitForSelector("#history-rows tr:has-text('65001.5')");
+  await page.waitForSelector("#history-rows tr:has-text('My hook: sent')");
+  await page.click("#history-close");
+  await page.click(`#alert-${id} button.rearm`);
+  await page.waitForSelector(`#alert-${id}[data-status=created]`);
+  await page.click(`#alert-${id} button.edit`);
+  await page.fill("#edit-form input[name=target_price]", "abc");
+  await page.click("#edit-form button[type=submit]");
+  await page.waitForFunction(() => document.querySelector("#edit-message").textContent.startsWith("Target price"));
+  await page.fill("#edit-form input[name=target_price]", "70000");
+  await page.fill("#edit-form textarea[name=note]", "");
+  await page.click("#edit-form button[type=submit]");
+  await page.waitForFunction((id) => document.querySelector(`#alert-${id}`).textContent.includes("above 70000"), id);
+  if (await page.isVisible("#edit-dialog")) throw new Error("the edit dialog stayed open");
+  if ((await page.textContent(`#alert-${id}`)).includes("Sell half")) throw new Error("the cleared note stayed");
   // Deleting asks once.
   let asked = 0;
   page.on("dialog", (d) => { asked += 1; d.accept(); });
