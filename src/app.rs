@@ -133,7 +133,16 @@ impl App {
                 Arc::new(move |user| lists.invalidate_user(user))
             },
         );
+        let rest = if config.market.enabled {
+            crate::market::Rest::new(&config.market.rest_url)
+                .map_err(|err| tracing::error!(error = %err, "no REST client: price history unavailable"))
+                .ok()
+        } else {
+            None
+        };
+        let history = crate::market::History::new(rest, prices.clone());
         let state = AppState {
+            history,
             public_url: config.public_url(),
             links_from_request: config.server.public_url.is_none(),
             limits: Limits::new(&config.limits),

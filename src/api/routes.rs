@@ -39,6 +39,7 @@ pub const ROUTES: &[Route] = &[
     route("/channels/{id}/test", "POST"),
     route("/prices", "GET"),
     route("/prices/{symbol}", "GET"),
+    route("/prices/{symbol}/history", "GET"),
     route("/events", "GET"),
     // Served outside the OpenAPI document.
     route("/", "GET"),

@@ -14,7 +14,7 @@ use crate::auth::Accounts;
 use crate::channels::Channels;
 use crate::config::Config;
 use crate::limits::Limits;
-use crate::market::Prices;
+use crate::market::{History, Prices};
 use crate::matcher::Matcher;
 use crate::metrics::Metrics;
 use crate::notify::Delivered;
@@ -32,6 +32,8 @@ pub struct AppState {
     pub limits: Limits,
     pub metrics: Arc<Metrics>,
     pub prices: Arc<Prices>,
+    /// Candles for charts, from the exchange's REST API.
+    pub history: History,
     /// `server.public_url` without a trailing slash, or `http://<listen>` when unset.
     pub public_url: String,
     /// `server.public_url` is unset: response links follow each request's host.

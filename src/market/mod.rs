@@ -9,6 +9,7 @@ mod backoff;
 mod connection;
 mod fast_trade;
 mod feed;
+pub mod history;
 mod placement;
 pub mod prices;
 pub mod protocol;
@@ -27,6 +28,7 @@ use crate::config::MarketConfig;
 use crate::domain::Cursor;
 use crate::matcher::Matcher;
 use crate::metrics::Metrics;
+pub use history::{Candle, History, HistoryError, Interval, Served};
 pub use prices::Prices;
 pub use rest::Rest;
 

@@ -106,6 +106,49 @@ impl Rest {
             .collect())
     }
 
+    /// The last `limit` candles of `symbol` (`interval` as the exchange spells it), oldest
+    /// first. Each row is `[open time, "open", "high", "low", "close", ...]`.
+    pub async fn klines(
+        &self,
+        symbol: &Symbol,
+        interval: &str,
+        limit: u16,
+    ) -> Result<Vec<super::history::Candle>, RestError> {
+        let rows: Vec<Vec<serde_json::Value>> = self
+            .get(
+                "/api/v3/klines",
+                &[
+                    ("symbol", symbol.to_string()),
+                    ("interval", interval.to_string()),
+                    ("limit", limit.to_string()),
+                ],
+            )
+            .await?
+            .json()
+            .await
+            .map_err(|e| RestError::Decode(e.to_string()))?;
+        rows.iter()
+            .map(|row| {
+                let price = |i: usize| {
+                    row.get(i)
+                        .and_then(|v| v.as_str())
+                        .and_then(|s| Price::parse(s).ok())
+                        .ok_or_else(|| RestError::Decode(format!("kline field {i} in {row:?}")))
+                };
+                Ok(super::history::Candle {
+                    t: row
+                        .first()
+                        .and_then(|v| v.as_i64())
+                        .ok_or_else(|| RestError::Decode(format!("kline time in {row:?}")))?,
+                    open: price(1)?,
+                    high: price(2)?,
+                    low: price(3)?,
+                    close: price(4)?,
+                })
+            })
+            .collect()
+    }
+
     /// Up to `limit` aggregate trades of `symbol` from `start_ms` on (within an hour, as the
     /// exchange allows), oldest first.
     pub async fn agg_trades_since(

@@ -41,6 +41,9 @@ struct Client {
     tx: mpsc::UnboundedSender<Out>,
 }
 
+/// A candle as the fake exchange keeps it: (open time, open, high, low, close).
+pub type Kline = (i64, String, String, String, String);
+
 #[derive(Default)]
 pub struct State {
     pub listed: HashSet<String>,
@@ -59,6 +62,15 @@ pub struct State {
     pub log: Vec<(&'static str, u64)>,
     /// Subscriptions take effect this long after SUBSCRIBE (network and exchange latency).
     pub subscribe_delay: Option<Duration>,
+    /// Candles `/api/v3/klines` answers per symbol, as `(open time, open, high, low, close)`,
+    /// whatever the interval asked for.
+    pub klines: HashMap<String, Vec<Kline>>,
+    /// `/api/v3/klines` calls so far.
+    pub kline_calls: u64,
+    /// How long `/api/v3/klines` takes to answer.
+    pub kline_delay: Option<Duration>,
+    /// When set, `/api/v3/klines` answers with this HTTP status.
+    pub klines_status: Option<u16>,
 }
 
 impl State {
@@ -155,6 +167,7 @@ impl FakeExchange {
         let app = Route::new()
             .at("/api/v3/exchangeInfo", exchange_info)
             .at("/api/v3/aggTrades", agg_trades)
+            .at("/api/v3/klines", klines)
             .data(inner.clone());
         let acceptor = poem::listener::TcpAcceptor::from_tokio(rest).unwrap();
         tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(app));
@@ -488,6 +501,67 @@ fn exchange_info(inner: Data<&Arc<Inner>>) -> Json<Value> {
         .map(|s| json!({"symbol": s, "status": "TRADING", "baseAsset": "X", "quoteAsset": "Y"}))
         .collect();
     Json(json!({ "symbols": symbols }))
+}
+
+#[derive(Deserialize)]
+struct KlineQuery {
+    symbol: String,
+    interval: String,
+    limit: Option<usize>,
+}
+
+#[handler]
+async fn klines(inner: Data<&Arc<Inner>>, q: Query<KlineQuery>) -> poem::Response {
+    let delay = {
+        let mut state = inner.state.lock().unwrap();
+        state.kline_calls += 1;
+        state.kline_delay
+    };
+    inner.bump();
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
+    let state = inner.state.lock().unwrap();
+    let bad = |code: i64, msg: &str| {
+        (
+            poem::http::StatusCode::BAD_REQUEST,
+            Json(json!({"code": code, "msg": msg})),
+        )
+            .into_response()
+    };
+    if let Some(status) = state.klines_status {
+        return poem::http::StatusCode::from_u16(status)
+            .unwrap()
+            .into_response();
+    }
+    if !state.listed.contains(&q.symbol) {
+        return bad(-1121, "Invalid symbol.");
+    }
+    if !["1m", "5m", "15m", "1h", "4h", "1d"].contains(&q.interval.as_str()) {
+        return bad(-1120, "Invalid interval.");
+    }
+    let all = state.klines.get(&q.symbol).cloned().unwrap_or_default();
+    let limit = q.limit.unwrap_or(500).min(1000);
+    let rows: Vec<Value> = all[all.len().saturating_sub(limit)..]
+        .iter()
+        .map(|(t, o, h, l, c)| {
+            json!([
+                t,
+                o,
+                h,
+                l,
+                c,
+                "1.0",
+                t + 59_999,
+                "1.0",
+                1,
+                "0.5",
+                "0.5",
+                "0"
+            ])
+        })
+        .collect();
+    Json(Value::Array(rows)).into_response()
 }
 
 #[derive(Deserialize)]
