@@ -135,7 +135,7 @@ impl PricesApi {
     /// A symbol's price history as candles, oldest first, for charts.
     ///
     /// From the exchange, cached for a fifth of the interval. 404 for a symbol the exchange
-    /// does not list; 503 (with `Retry-After`) when the exchange cannot be reached and no
+    /// does not list (or when the server does not follow the exchange); 503 (with `Retry-After`) when the exchange cannot be reached and no
     /// earlier answer is kept; an earlier answer is served with `Age` while it is unreachable.
     #[oai(
         path = "/prices/:symbol/history",
@@ -160,10 +160,11 @@ impl PricesApi {
             .candles(&symbol, interval.interval(), limit.0.unwrap_or(288))
             .await
             .map_err(|err| match err {
-                HistoryError::UnknownSymbol(_) => ApiError::not_found(err.to_string()),
-                HistoryError::Disabled | HistoryError::Unavailable(_) => {
-                    ApiError::unavailable(err.to_string(), 30)
+                // Not followed at all, as `/prices/{symbol}` with no price: nothing to find.
+                HistoryError::UnknownSymbol(_) | HistoryError::Disabled => {
+                    ApiError::not_found(err.to_string())
                 }
+                HistoryError::Unavailable(_) => ApiError::unavailable(err.to_string(), 30),
             })?;
         let points = served
             .candles

@@ -78,7 +78,7 @@ pub struct Candle {
 pub enum HistoryError {
     #[error("unknown symbol {0}: the exchange does not list it")]
     UnknownSymbol(Symbol),
-    #[error("the exchange is not followed (market.enabled = false)")]
+    #[error("no price history: this server does not follow the exchange (market.enabled = false)")]
     Disabled,
     /// The exchange failed and no earlier answer is kept.
     #[error("price history unavailable: {0}")]
