@@ -25,6 +25,23 @@ async fn the_page_shows_a_trigger_live() {
         "true".into(),
     ));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    // A day of 5-minute candles for the chart, drifting up to 64,000.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let start = now - now % 300_000 - 287 * 300_000;
+    ex.with(|st| {
+        st.klines.insert(
+            "BTCUSDT".into(),
+            (0..288)
+                .map(|i| {
+                    let close = format!("{}.00", 63_000 + i * 1000 / 287);
+                    (start + i * 300_000, close.clone(), close.clone(), close.clone(), close)
+                })
+                .collect(),
+        );
+    });
     let s = TestServer::start_in(dir.path(), &env).await;
     ex.wait_for("tickers", Duration::from_secs(5), |st| {
         st.subscribed().contains("!miniTicker@arr")

@@ -120,6 +120,7 @@ function render() {
     const row = document.getElementById(location.hash.slice(1));
     if (row) row.classList.add("flash");
   }
+  charts.update([...alerts.values()]);
 }
 
 function button(text, className, onclick) {
@@ -292,6 +293,7 @@ function applyEvent(ev) {
   } else if (ev.kind === "prices") {
     const bySymbol = new Map(ev.prices.map((p) => [p.symbol, p.price]));
     for (const a of alerts.values()) if (bySymbol.has(a.cryptocurrency)) a.current_price = bySymbol.get(a.cryptocurrency);
+    for (const [symbol, price] of bySymbol) charts.price(symbol, price);
     for (const tr of document.querySelectorAll("#alert-rows tr")) {
       const a = alerts.get(Number(tr.id.slice(6)));
       if (a) tr.querySelector(".price").textContent = a.current_price ?? "–";
@@ -386,6 +388,7 @@ function logout() {
   $("#live").textContent = "";
   $("#who").textContent = "";
   for (const id of ["#create", "#alerts", "#channels", "#logout"]) $(id).classList.add("hidden");
+  charts.update([]);
   $("#auth").classList.remove("hidden");
 }
 
@@ -465,4 +468,5 @@ $("#channel-form").onsubmit = async (event) => {
 };
 
 $("#logout").onclick = logout;
+charts.setup(api);
 if (store.access) enter().catch(() => logout());

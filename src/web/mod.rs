@@ -17,8 +17,9 @@ enum Icon {
 }
 
 const INDEX: &str = include_str!("index.html");
-/// The page's script, served as a file so the Content-Security-Policy needs no inline scripts.
-const APP_JS: &str = include_str!("app.js");
+/// The page's script, served as a file so the Content-Security-Policy needs no inline scripts:
+/// the charts, then the rest of the page.
+const APP_JS: &str = concat!(include_str!("chart.js"), "\n", include_str!("app.js"));
 /// The page's icon (SVG, which browsers take at /favicon.ico too).
 const ICON: &str = include_str!("icon.svg");
 

@@ -14,6 +14,9 @@ try {
   // A phone-sized screen.
   const page = await browser.newPage({ viewport: { width: 390, height: 844 } });
   page.on("pageerror", (e) => { console.error("page error:", e.message); process.exitCode = 1; });
+  // Everything the page needs comes from the server itself.
+  const outside = [];
+  page.on("request", (r) => { if (!r.url().startsWith(base) && !r.url().startsWith("data:")) outside.push(r.url()); });
   await page.goto(base + "/");
   await page.click("#toggle-signup");
   await page.fill("input[name=username]", "browser");
@@ -43,6 +46,14 @@ try {
   if ((await row.textContent()).indexOf("Sell half <b>now</b>") < 0) throw new Error("the note is not shown as typed");
   if ((await page.textContent("#create-message")) !== "") throw new Error("the old error stayed");
   const id = (await row.getAttribute("id")).replace("alert-", "");
+  // Its chart: a day of prices with a dashed line at the target, labelled with its side.
+  await page.waitForSelector("#chart-list svg[data-symbol=BTCUSDT] path.line");
+  const label = await page.textContent("#chart-list svg[data-symbol=BTCUSDT] .target-label");
+  if (label !== "above 65000") throw new Error("target label: " + label);
+  const box = await page.$("#chart-list svg[data-symbol=BTCUSDT]");
+  const bounds = await box.boundingBox();
+  await box.hover({ position: { x: bounds.width * 0.3, y: bounds.height / 2 } });
+  if (!/\d/.test(await page.textContent("#chart-list .readout"))) throw new Error("no readout on hover");
   await page.evaluate(() => { window.__notReloaded = true; });
   // Let the live stream (re)connect with the new symbol before the trade is sent.
   await page.waitForFunction(() => document.querySelector("#live").textContent.includes("live"));
@@ -51,6 +62,9 @@ try {
   if (!(await page.evaluate(() => window.__notReloaded === true))) throw new Error("the page reloaded");
   const text = await page.textContent(`#alert-${id}`);
   if (!text.includes("65001.5")) throw new Error("no trigger price shown: " + text);
+  // The fire is marked on the chart, and its last price moved, without a reload.
+  await page.waitForSelector("#chart-list svg[data-symbol=BTCUSDT] circle.fire");
+  await page.waitForFunction(() => document.querySelector("#chart-list svg[data-symbol=BTCUSDT] .last-label").textContent === "65001.50", null, { timeout: 20000 });
   // Its delivery through the webhook shows, live.
   await page.waitForFunction((id) => document.querySelector(`#alert-${id} .deliveries`).textContent.includes("My hook: sent"), id, { timeout: 20000 });
   await page.screenshot({ path: screenshot, fullPage: true });
@@ -83,6 +97,7 @@ try {
   await page.click(`#alert-${id} button.danger`);
   await page.waitForSelector(`#alert-${id}`, { state: "detached" });
   if (asked !== 1) throw new Error("asked " + asked + " times before deleting");
+  if (outside.length) throw new Error("requests outside the server: " + outside.join(", "));
   console.log("TRIGGERED");
 } finally {
   await browser.close();
