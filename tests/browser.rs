@@ -37,7 +37,13 @@ async fn the_page_shows_a_trigger_live() {
             (0..288)
                 .map(|i| {
                     let close = format!("{}.00", 63_000 + i * 1000 / 287);
-                    (start + i * 300_000, close.clone(), close.clone(), close.clone(), close)
+                    (
+                        start + i * 300_000,
+                        close.clone(),
+                        close.clone(),
+                        close.clone(),
+                        close,
+                    )
                 })
                 .collect(),
         );
