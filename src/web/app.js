@@ -18,6 +18,11 @@ const KIND_HELP = {
   email: "Email: another address to send alerts to (needs SMTP configured on the server).",
 };
 let liveAbort = null;
+// Alerts fired while the tab was in the background: counted in its title until it is looked at.
+let unseen = 0;
+document.addEventListener("visibilitychange", () => {
+  if (!document.hidden) { unseen = 0; document.title = "pricealert"; }
+});
 // The live stream said its session ended (token expired, logged out elsewhere, password changed).
 let sessionEnded = false;
 
@@ -299,6 +304,10 @@ function applyEvent(ev) {
       if (a) tr.querySelector(".price").textContent = a.current_price ?? "–";
     }
   } else if (ev.alert) {
+    if (ev.kind === "triggered" && document.hidden) {
+      unseen += 1;
+      document.title = "(" + unseen + ") pricealert";
+    }
     alerts.set(ev.alert.id, ev.alert);
     render();
     const row = document.getElementById("alert-" + ev.alert.id);

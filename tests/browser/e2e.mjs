@@ -70,6 +70,12 @@ try {
   await page.screenshot({ path: screenshot, fullPage: true });
   await page.setViewportSize({ width: 1100, height: 640 });
   await page.screenshot({ path: screenshot.replace(/\.png$/, "-desktop.png") });
+  // Dark when the system is.
+  await page.emulateMedia({ colorScheme: "dark" });
+  const dark = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  if (dark !== "rgb(17, 21, 27)") throw new Error("not dark: " + dark);
+  await page.screenshot({ path: screenshot.replace(/\.png$/, "-desktop-dark.png") });
+  await page.emulateMedia({ colorScheme: "light" });
   // The exchange is reachable, so the banner does not blame it; SMTP is not set up here while
   // the account's email channel is on, and the banner says that.
   const banner = await page.textContent("#banner");
