@@ -28,6 +28,18 @@ pub const MAX_PAGE_SIZE: u64 = 100;
 
 pub struct AlertsApi;
 
+/// The last page of `count` items in pages of `size` (1 when there are none); a `page` past it
+/// is 404.
+fn last_page(page: u64, count: i64, size: u64) -> Result<u64, ApiError> {
+    let last = (count.max(0) as u64).div_ceil(size).max(1);
+    if page > last {
+        return Err(ApiError::not_found(format!(
+            "page {page} does not exist; the last page is {last}"
+        )));
+    }
+    Ok(last)
+}
+
 /// `page_size` (or its alias `per_page`), default 10, clamped to 100.
 fn effective_page_size(page_size: Option<u64>, per_page: Option<u64>) -> u64 {
     page_size
@@ -155,13 +167,7 @@ impl AlertsApi {
             .saturating_mul(key.page_size)
             .min(i64::MAX as u64) as i64;
         let page = state.alerts.list(user, filter, limit, offset).await?;
-        let last_page = (page.count as u64).div_ceil(key.page_size).max(1);
-        if key.page > last_page {
-            return Err(ApiError::not_found(format!(
-                "page {} does not exist; the last page is {last_page}",
-                key.page
-            )));
-        }
+        let last_page = last_page(key.page, page.count, key.page_size)?;
         let list = AlertList {
             results: page
                 .alerts
@@ -293,12 +299,7 @@ impl AlertsApi {
             .alerts
             .fires(user, AlertId(id.0), size as i64, offset)
             .await?;
-        let last_page = (found.count as u64).div_ceil(size).max(1);
-        if page > last_page {
-            return Err(ApiError::not_found(format!(
-                "page {page} does not exist; the last page is {last_page}"
-            )));
-        }
+        let last_page = last_page(page, found.count, size)?;
         let base = super::links::base_url(&state, req);
         let url = |n: u64| format!("{base}/alerts/{}/fires/?page={n}&page_size={size}", id.0);
         Ok(FiresListed::Ok(Json(FireList {
