@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use moka::future::Cache;
 
-use super::rest::{Rest, RestError};
+use super::rest::{Candle, Rest, RestError};
 use super::Prices;
 use crate::domain::{Price, Symbol};
 
@@ -61,17 +61,6 @@ impl Interval {
     fn fresh_for(self) -> Duration {
         Duration::from_millis(self.millis() as u64 / 5)
     }
-}
-
-/// One candle: the first, highest, lowest and last trade price in `[t, t + interval)`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Candle {
-    /// Its start, milliseconds since the epoch.
-    pub t: i64,
-    pub open: Price,
-    pub high: Price,
-    pub low: Price,
-    pub close: Price,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -28,9 +28,9 @@ use crate::config::MarketConfig;
 use crate::domain::Cursor;
 use crate::matcher::Matcher;
 use crate::metrics::Metrics;
-pub use history::{Candle, History, HistoryError, Interval, Served};
+pub use history::{History, HistoryError, Interval, Served};
 pub use prices::Prices;
-pub use rest::Rest;
+pub use rest::{Candle, Rest};
 
 use connection::{Command, Connection, Event, Settings};
 

@@ -22,6 +22,17 @@ pub enum RestError {
     Decode(String),
 }
 
+/// One candle: the first, highest, lowest and last trade price in `[t, t + interval)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Candle {
+    /// Its start, milliseconds since the epoch.
+    pub t: i64,
+    pub open: Price,
+    pub high: Price,
+    pub low: Price,
+    pub close: Price,
+}
+
 #[derive(Clone)]
 pub struct Rest {
     client: reqwest::Client,
@@ -113,7 +124,7 @@ impl Rest {
         symbol: &Symbol,
         interval: &str,
         limit: u16,
-    ) -> Result<Vec<super::history::Candle>, RestError> {
+    ) -> Result<Vec<Candle>, RestError> {
         let rows: Vec<Vec<serde_json::Value>> = self
             .get(
                 "/api/v3/klines",
@@ -135,7 +146,7 @@ impl Rest {
                         .and_then(|s| Price::parse(s).ok())
                         .ok_or_else(|| RestError::Decode(format!("kline field {i} in {row:?}")))
                 };
-                Ok(super::history::Candle {
+                Ok(Candle {
                     t: row
                         .first()
                         .and_then(|v| v.as_i64())
