@@ -40,6 +40,16 @@ fn last_page(page: u64, count: i64, size: u64) -> Result<u64, ApiError> {
     Ok(last)
 }
 
+/// How many items come before page `page` (from 1) of `size`, as SQL's OFFSET takes it.
+fn offset(page: u64, size: u64) -> i64 {
+    (page - 1).saturating_mul(size).min(i64::MAX as u64) as i64
+}
+
+/// A note as given: "" is none.
+fn given_note(note: Option<NoteText>) -> Option<String> {
+    note.map(NoteText::into_inner).filter(|n| !n.is_empty())
+}
+
 /// `page_size` (or its alias `per_page`), default 10, clamped to 100.
 fn effective_page_size(page_size: Option<u64>, per_page: Option<u64>) -> u64 {
     page_size
@@ -114,11 +124,7 @@ impl AlertsApi {
                 .into_iter()
                 .map(ChannelId)
                 .collect(),
-            note: body
-                .note
-                .and_then(|n| n.0)
-                .map(NoteText::into_inner)
-                .filter(|n| !n.is_empty()),
+            note: given_note(body.note.and_then(|n| n.0)),
         };
         let alert = state.alerts.create(user, request).await?;
         Ok(AlertCreated::Created(Json(AlertOut::new(
@@ -163,9 +169,7 @@ impl AlertsApi {
             symbol: key.symbol.clone(),
         };
         let limit = key.page_size as i64;
-        let offset = (key.page - 1)
-            .saturating_mul(key.page_size)
-            .min(i64::MAX as u64) as i64;
+        let offset = offset(key.page, key.page_size);
         let page = state.alerts.list(user, filter, limit, offset).await?;
         let last_page = last_page(key.page, page.count, key.page_size)?;
         let list = AlertList {
@@ -294,7 +298,7 @@ impl AlertsApi {
         let user = auth.user(&state).await?;
         let page = page.0.unwrap_or(1);
         let size = effective_page_size(page_size.0, per_page.0);
-        let offset = (page - 1).saturating_mul(size).min(i64::MAX as u64) as i64;
+        let offset = offset(page, size);
         let found = state
             .alerts
             .fires(user, AlertId(id.0), size as i64, offset)
@@ -332,9 +336,7 @@ impl AlertsApi {
                 .map(|p| p.to_price().map_err(ApiError::bad_request))
                 .transpose()?,
             condition: body.condition.map(|c| c.0.map(ConditionIn::condition)),
-            note: body
-                .note
-                .map(|n| n.0.map(NoteText::into_inner).filter(|n| !n.is_empty())),
+            note: body.note.map(|n| given_note(n.0)),
             channels: body
                 .channels
                 .map(|ids| ids.into_iter().map(ChannelId).collect()),

@@ -239,7 +239,11 @@ impl Store {
 }
 
 /// The user's alert, unless it is deleted, with no deliveries attached.
-fn live_alert(conn: &Connection, user: UserId, id: AlertId) -> Result<Option<Alert>, StoreError> {
+pub(super) fn live_alert(
+    conn: &Connection,
+    user: UserId,
+    id: AlertId,
+) -> Result<Option<Alert>, StoreError> {
     let sql = format!(
         "SELECT {COLUMNS} FROM alerts WHERE id = ?1 AND user_id = ?2 AND status != 'deleted'"
     );

@@ -1,8 +1,8 @@
 //! An alert's fire history: every fire with each channel's delivery of it, newest first.
 
-use rusqlite::{params, OptionalExtension};
+use rusqlite::params;
 
-use super::alerts::{delivery_from_row, DELIVERY_COLUMNS};
+use super::alerts::{delivery_from_row, live_alert, DELIVERY_COLUMNS};
 use super::{Store, StoreError};
 use crate::domain::{AlertId, FireRecord, Price, UserId};
 
@@ -24,13 +24,7 @@ impl Store {
         offset: i64,
     ) -> Result<Option<FirePage>, StoreError> {
         self.read(move |conn| {
-            let owned = conn
-                .prepare_cached(
-                    "SELECT 1 FROM alerts WHERE id = ?1 AND user_id = ?2 AND status != 'deleted'",
-                )?
-                .query_row(params![id.0, user.0], |_| Ok(()))
-                .optional()?;
-            if owned.is_none() {
+            if live_alert(conn, user, id)?.is_none() {
                 return Ok(None);
             }
             let count: i64 = conn
