@@ -131,6 +131,43 @@ async fn a_rearmed_alert_fires_again_on_a_new_crossing_only() {
         .map(|f| f["price"].as_str().unwrap())
         .collect();
     assert_eq!(prices, ["115", "120"], "{fires}");
+
+    // Recent activity lists the fires of all the user's alerts, newest first, in pages.
+    let (status, recent) = s.get("/fires/?page_size=2", &token).await;
+    assert_eq!(status, StatusCode::OK, "{recent}");
+    assert_eq!(recent["count"], 3, "{recent}");
+    let fired = |page: &Value| -> Vec<(i64, String)> {
+        page["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                assert_eq!(f["cryptocurrency"], "BTCUSDT", "{f}");
+                (
+                    f["alert_id"].as_i64().unwrap(),
+                    f["price"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let mut newest = fired(&recent);
+    newest.sort();
+    let sentinel_id = sentinel["id"].as_i64().unwrap();
+    assert_eq!(
+        newest,
+        [(id, "115".to_string()), (sentinel_id, "115".to_string())]
+    );
+    let next = recent["next"].as_str().unwrap();
+    assert!(next.ends_with("/fires/?page=2&page_size=2"), "{next}");
+    let (_, older) = s.get("/fires/?page=2&page_size=2", &token).await;
+    assert_eq!(fired(&older), [(id, "120".to_string())], "{older}");
+    // Nobody else's, and a deleted alert's fires leave it.
+    let other = s.user("ray").await;
+    let (_, theirs) = s.get("/fires/", &other).await;
+    assert_eq!(theirs["count"], 0, "{theirs}");
+    s.delete(&format!("/alerts/{id}/"), &token).await;
+    let (_, left) = s.get("/fires/", &token).await;
+    assert_eq!(fired(&left), [(sentinel_id, "115".to_string())], "{left}");
 }
 
 #[tokio::test]

@@ -649,4 +649,37 @@ async fn small_ones_duplicate_keys_internal_names_and_inline_scripts() {
     assert_eq!(icon.status(), StatusCode::OK);
     assert_eq!(icon.headers()["content-type"], "image/svg+xml");
     assert!(icon.text().await.unwrap().starts_with("<svg"));
+    // The page names a web app manifest, and every icon the manifest names is served as the
+    // type it says: what a phone needs to add the page to its home screen.
+    assert!(page.contains(r#"<link rel="manifest" href="/manifest.webmanifest">"#));
+    let manifest = s
+        .client
+        .get(s.url("/manifest.webmanifest"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        manifest.headers()["content-type"],
+        "application/manifest+json"
+    );
+    let manifest: serde_json::Value = manifest.json().await.unwrap();
+    assert_eq!(manifest["start_url"], "/");
+    let icons = manifest["icons"].as_array().unwrap();
+    assert!(icons.iter().any(|i| i["sizes"] == "512x512"), "{manifest}");
+    for (path, kind) in icons
+        .iter()
+        .map(|i| (i["src"].as_str().unwrap(), i["type"].as_str().unwrap()))
+        .chain([("/apple-touch-icon.png", "image/png")])
+    {
+        let resp = s.client.get(s.url(path)).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{path}");
+        assert_eq!(resp.headers()["content-type"], kind, "{path}");
+        let body = resp.bytes().await.unwrap();
+        if kind == "image/png" {
+            assert!(
+                body.starts_with(b"\x89PNG\r\n\x1a\n"),
+                "{path} is not a PNG"
+            );
+        }
+    }
 }

@@ -228,6 +228,16 @@ impl Alerts {
             .ok_or(AlertError::NotFound(id))
     }
 
+    /// A page of the fires of all the user's alerts (not deleted), newest first.
+    pub async fn recent_fires(
+        &self,
+        user: UserId,
+        limit: i64,
+        offset: i64,
+    ) -> Result<FirePage, AlertError> {
+        Ok(self.store.recent_fires(user, limit, offset).await?)
+    }
+
     /// A page of the user's alerts, newest first.
     pub async fn list(
         &self,

@@ -257,6 +257,10 @@ impl ChannelDeliveryOut {
 /// One fire of an alert.
 #[derive(Debug, Clone, Object)]
 pub struct FireOut {
+    /// The alert that fired.
+    pub alert_id: i64,
+    /// Its symbol.
+    pub cryptocurrency: String,
     /// The time of the trade that fired it, RFC 3339 UTC.
     pub fired_at: String,
     /// That trade's price.
@@ -268,6 +272,8 @@ pub struct FireOut {
 impl FireOut {
     pub fn new(fire: &FireRecord) -> Self {
         Self {
+            alert_id: fire.alert.0,
+            cryptocurrency: fire.symbol.to_string(),
             fired_at: format_millis(fire.fired_at),
             price: fire.price.to_string(),
             notifications: fire
@@ -283,7 +289,7 @@ impl FireOut {
 pub struct FireList {
     /// Newest first.
     pub results: Vec<FireOut>,
-    /// The alert's fires on all pages.
+    /// The fires on all pages.
     pub count: i64,
     /// Absolute URL of the next page, or null on the last page.
     pub next: Nullable<String>,

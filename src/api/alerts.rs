@@ -20,7 +20,7 @@ use super::ApiTags;
 use super::AppState;
 use crate::alerts::{AlertEditRequest, AlertError, AlertRequest};
 use crate::domain::{AlertId, ChannelId, Symbol, UserId};
-use crate::store::AlertFilter;
+use crate::store::{AlertFilter, FirePage};
 
 pub const DEFAULT_PAGE_SIZE: u64 = 10;
 /// A larger page size is clamped to this.
@@ -43,6 +43,49 @@ fn last_page(page: u64, count: i64, size: u64) -> Result<u64, ApiError> {
 /// How many items come before page `page` (from 1) of `size`, as SQL's OFFSET takes it.
 fn offset(page: u64, size: u64) -> i64 {
     (page - 1).saturating_mul(size).min(i64::MAX as u64) as i64
+}
+
+/// A page asked for: its number and size.
+struct Pages {
+    page: u64,
+    size: u64,
+}
+
+impl Pages {
+    fn new(page: Option<u64>, page_size: Option<u64>, per_page: Option<u64>) -> Self {
+        Self {
+            page: page.unwrap_or(1),
+            size: effective_page_size(page_size, per_page),
+        }
+    }
+
+    fn limit(&self) -> i64 {
+        self.size as i64
+    }
+
+    fn offset(&self) -> i64 {
+        offset(self.page, self.size)
+    }
+
+    /// The page of fires `found`, linking its neighbours under `path`.
+    fn fires(
+        &self,
+        state: &AppState,
+        req: &poem::Request,
+        path: &str,
+        found: FirePage,
+    ) -> Result<FireList, ApiError> {
+        let (page, size) = (self.page, self.size);
+        let last_page = last_page(page, found.count, size)?;
+        let base = super::links::base_url(state, req);
+        let url = |n: u64| format!("{base}{path}?page={n}&page_size={size}");
+        Ok(FireList {
+            results: found.fires.iter().map(FireOut::new).collect(),
+            count: found.count,
+            next: (page < last_page).then(|| url(page + 1)).into(),
+            previous: (page > 1).then(|| url(page - 1)).into(),
+        })
+    }
 }
 
 /// A note as given: "" is none.
@@ -91,7 +134,7 @@ pub enum AlertListed {
 
 #[derive(ApiResponse)]
 pub enum FiresListed {
-    /// A page of the alert's fires, newest first.
+    /// A page of fires, newest first.
     #[oai(status = 200)]
     Ok(Json<FireList>),
 }
@@ -296,22 +339,46 @@ impl AlertsApi {
         per_page: Query<Option<u64>>,
     ) -> Result<FiresListed, ApiError> {
         let user = auth.user(&state).await?;
-        let page = page.0.unwrap_or(1);
-        let size = effective_page_size(page_size.0, per_page.0);
-        let offset = offset(page, size);
+        let pages = Pages::new(page.0, page_size.0, per_page.0);
         let found = state
             .alerts
-            .fires(user, AlertId(id.0), size as i64, offset)
+            .fires(user, AlertId(id.0), pages.limit(), pages.offset())
             .await?;
-        let last_page = last_page(page, found.count, size)?;
-        let base = super::links::base_url(&state, req);
-        let url = |n: u64| format!("{base}/alerts/{}/fires/?page={n}&page_size={size}", id.0);
-        Ok(FiresListed::Ok(Json(FireList {
-            results: found.fires.iter().map(FireOut::new).collect(),
-            count: found.count,
-            next: (page < last_page).then(|| url(page + 1)).into(),
-            previous: (page > 1).then(|| url(page - 1)).into(),
-        })))
+        let path = format!("/alerts/{}/fires/", id.0);
+        Ok(FiresListed::Ok(Json(
+            pages.fires(&state, req, &path, found)?,
+        )))
+    }
+
+    /// Recent activity: the fires of all your alerts, newest first.
+    ///
+    /// Every fire of every alert you have not deleted, with each channel's delivery of it;
+    /// `alert_id` says which alert fired.
+    #[oai(path = "/fires", method = "get", operation_id = "list_recent_fires")]
+    async fn recent_fires(
+        &self,
+        req: &poem::Request,
+        state: Data<&Arc<AppState>>,
+        auth: BearerAuth,
+        /// Page number, from 1.
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000000")))]
+        page: Query<Option<u64>>,
+        /// Fires per page (default 10); more than 100 gives 100.
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000000")))]
+        page_size: Query<Option<u64>>,
+        /// Alias of `page_size`.
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000000")))]
+        per_page: Query<Option<u64>>,
+    ) -> Result<FiresListed, ApiError> {
+        let user = auth.user(&state).await?;
+        let pages = Pages::new(page.0, page_size.0, per_page.0);
+        let found = state
+            .alerts
+            .recent_fires(user, pages.limit(), pages.offset())
+            .await?;
+        Ok(FiresListed::Ok(Json(
+            pages.fires(&state, req, "/fires/", found)?,
+        )))
     }
 
     /// Change an armed alert: its target, condition, note or channels.

@@ -33,6 +33,7 @@ pub const ROUTES: &[Route] = &[
     route("/alerts/{id}", "DELETE, GET, PATCH"),
     route("/alerts/{id}/fires", "GET"),
     route("/alerts/{id}/rearm", "POST"),
+    route("/fires", "GET"),
     route("/alerts/delete/{id}", "DELETE"),
     route("/channels", "GET, POST"),
     route("/channels/{id}", "DELETE, GET, PATCH"),
@@ -45,6 +46,10 @@ pub const ROUTES: &[Route] = &[
     route("/", "GET"),
     route("/app.js", "GET"),
     route("/favicon.ico", "GET"),
+    route("/manifest.webmanifest", "GET"),
+    route("/apple-touch-icon.png", "GET"),
+    route("/icon-192.png", "GET"),
+    route("/icon-512.png", "GET"),
     route("/docs", "GET"),
     route("/openapi.json", "GET"),
     route("/openapi.yaml", "GET"),
@@ -119,7 +124,8 @@ mod tests {
             .collect();
         table.sort();
         assert_eq!(table, documented);
-        assert_eq!(ROUTES.len(), documented.len() + 6);
+        let hidden = ROUTES.iter().skip_while(|r| r.pattern != "/").count();
+        assert_eq!(ROUTES.len(), documented.len() + hidden);
     }
 
     #[test]

@@ -40,6 +40,8 @@ pub struct Cursor {
 /// A fire as kept in an alert's history: the trade that fired it and each channel's delivery.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FireRecord {
+    pub alert: AlertId,
+    pub symbol: Symbol,
     /// The trade's price.
     pub price: Price,
     /// The trade's time, milliseconds since the epoch.

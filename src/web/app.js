@@ -78,6 +78,23 @@ function cell(row, label, content) {
   return td;
 }
 
+// A time from the API (RFC 3339 UTC) in the browser's own time zone, with UTC on hover.
+function when(iso) {
+  const t = document.createElement("time");
+  const d = new Date(iso);
+  t.dateTime = iso;
+  t.textContent = d.toLocaleString([], { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  t.title = d.toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC");
+  return t;
+}
+
+// "65001.50 · <time>": a price and when it was.
+function priceAt(price, iso) {
+  const span = document.createElement("span");
+  span.append(price + " · ", when(iso));
+  return span;
+}
+
 function badge(text) {
   const span = document.createElement("span");
   span.className = "badge " + text;
@@ -104,7 +121,7 @@ function render() {
     }
     cell(tr, "Status", badge(a.status)).classList.add("status");
     cell(tr, "Price now", a.current_price ?? "–").classList.add("price");
-    cell(tr, "Fired at", a.triggered_price ? a.triggered_price + " · " + a.triggered_at.replace("T", " ").replace("Z", " UTC") : "–");
+    cell(tr, "Fired at", a.triggered_price ? priceAt(a.triggered_price, a.triggered_at) : "–");
     cell(tr, "Notified", deliveries(a)).classList.add("deliveries");
     const actions = document.createElement("span");
     actions.className = "actions";
@@ -114,7 +131,7 @@ function render() {
     if (a.status === "created" || a.status === "triggered") {
       actions.appendChild(button("Delete", "danger", async () => {
         if (!confirm("Delete the alert " + a.cryptocurrency + " " + a.condition + " " + a.target_price + "?")) return;
-        try { await api("DELETE", "/alerts/" + a.id + "/"); $("#alerts-message").textContent = ""; alerts.delete(a.id); render(); restartLive(); }
+        try { await api("DELETE", "/alerts/" + a.id + "/"); $("#alerts-message").textContent = ""; alerts.delete(a.id); render(); restartLive(); refreshActivity(); }
         catch (e) { $("#alerts-message").textContent = e.message; }
       }));
     }
@@ -126,6 +143,65 @@ function render() {
     if (row) row.classList.add("flash");
   }
   charts.update([...alerts.values()]);
+}
+
+// Recent activity: the latest fires across the user's alerts, each with its deliveries.
+async function loadActivity() {
+  const page = await api("GET", "/fires/?page_size=10");
+  const rows = $("#activity-rows");
+  rows.textContent = "";
+  $("#activity-empty").classList.toggle("hidden", page.results.length > 0);
+  for (const fire of page.results) {
+    const tr = document.createElement("tr");
+    tr.dataset.alert = fire.alert_id;
+    cell(tr, "Fired at", when(fire.fired_at));
+    const a = alerts.get(fire.alert_id);
+    const what = cell(tr, "Alert", fire.cryptocurrency + (a ? " " + a.condition + " " + (a.target_price ?? "") : ""));
+    if (a) {
+      const link = document.createElement("a");
+      link.href = "#alert-" + a.id;
+      link.textContent = what.textContent;
+      what.textContent = "";
+      what.appendChild(link);
+    }
+    cell(tr, "Price", fire.price);
+    cell(tr, "Notified", deliveries(fire));
+    rows.appendChild(tr);
+  }
+}
+
+// Loads the activity a moment after the latest change, once for a burst of events.
+let activityTimer = null;
+function refreshActivity() {
+  clearTimeout(activityTimer);
+  activityTimer = setTimeout(() => loadActivity().catch(() => {}), 300);
+}
+
+// Browser notifications while the page is open: asked for only when the user clicks.
+const notifyKey = "pa.notify";
+function notifyOn() {
+  return "Notification" in window && Notification.permission === "granted" && localStorage.getItem(notifyKey) === "1";
+}
+function showNotifyButton() {
+  const b = $("#notify");
+  if (!("Notification" in window)) { b.classList.add("hidden"); return; }
+  b.textContent = notifyOn() ? "Browser notifications: on" : Notification.permission === "denied" ? "Browser notifications: blocked" : "Notify me in this browser";
+  b.setAttribute("aria-pressed", String(notifyOn()));
+}
+$("#notify").onclick = async () => {
+  if (notifyOn()) localStorage.removeItem(notifyKey);
+  else if ((await Notification.requestPermission()) === "granted") localStorage.setItem(notifyKey, "1");
+  showNotifyButton();
+};
+function notifyFire(a) {
+  if (!notifyOn()) return;
+  const title = a.cryptocurrency + " " + a.condition + " " + (a.target_price ?? "");
+  const n = new Notification(title, {
+    body: "Fired at " + a.triggered_price + (a.note ? "\n" + a.note : ""),
+    tag: "pricealert-" + a.id + "-" + a.triggered_at,
+    icon: "/icon-192.png",
+  });
+  n.onclick = () => { window.focus(); location.hash = "#alert-" + a.id; n.close(); };
 }
 
 function button(text, className, onclick) {
@@ -171,7 +247,7 @@ async function openHistory(a) {
     const page = await api("GET", "/alerts/" + a.id + "/fires/?page_size=100");
     for (const fire of page.results) {
       const tr = document.createElement("tr");
-      cell(tr, "Fired at", fire.fired_at.replace("T", " ").replace("Z", " UTC"));
+      cell(tr, "Fired at", when(fire.fired_at));
       cell(tr, "Price", fire.price);
       cell(tr, "Notified", deliveries(fire));
       rows.appendChild(tr);
@@ -308,6 +384,8 @@ function applyEvent(ev) {
       unseen += 1;
       document.title = "(" + unseen + ") pricealert";
     }
+    if (ev.kind === "triggered") notifyFire(ev.alert);
+    refreshActivity();
     alerts.set(ev.alert.id, ev.alert);
     render();
     const row = document.getElementById("alert-" + ev.alert.id);
@@ -381,10 +459,12 @@ checkHealth();
 
 async function enter() {
   $("#auth").classList.add("hidden");
-  for (const id of ["#create", "#alerts", "#channels", "#logout"]) $(id).classList.remove("hidden");
+  for (const id of ["#create", "#alerts", "#activity", "#channels", "#logout"]) $(id).classList.remove("hidden");
+  showNotifyButton();
   $("#who").textContent = localStorage.getItem("pa.user") || "";
   await loadChannels();
   await loadAlerts();
+  loadActivity().catch(() => {});
   loadSymbols();
   restartLive();
 }
@@ -396,7 +476,7 @@ function logout() {
   if (liveAbort) liveAbort.abort();
   $("#live").textContent = "";
   $("#who").textContent = "";
-  for (const id of ["#create", "#alerts", "#channels", "#logout"]) $(id).classList.add("hidden");
+  for (const id of ["#create", "#alerts", "#activity", "#channels", "#logout"]) $(id).classList.add("hidden");
   charts.update([]);
   $("#auth").classList.remove("hidden");
 }

@@ -11,8 +11,18 @@ const browser = await chromium.launch({
     "--disable-background-networking", "--disable-component-update", "--disable-sync"],
 });
 try {
-  // A phone-sized screen.
-  const page = await browser.newPage({ viewport: { width: 390, height: 844 } });
+  // A phone-sized screen in Tokyo (UTC+9, no summer time), where notifications are allowed.
+  const context = await browser.newContext({
+    viewport: { width: 390, height: 844 }, locale: "en-GB", timezoneId: "Asia/Tokyo", permissions: ["notifications"],
+  });
+  // Every notification the page shows is also written down where the test can read it.
+  await context.addInitScript(() => {
+    window.__notes = [];
+    window.Notification = class extends window.Notification {
+      constructor(title, options) { super(title, options); window.__notes.push({ title, body: options && options.body }); }
+    };
+  });
+  const page = await context.newPage();
   page.on("pageerror", (e) => { console.error("page error:", e.message); process.exitCode = 1; });
   // Everything the page needs comes from the server itself.
   const outside = [];
@@ -24,6 +34,15 @@ try {
   await page.fill("input[name=email]", "browser@example.com");
   await page.click("#login-button");
   await page.waitForSelector("#create:not(.hidden)");
+  // A web app manifest Chromium reads without complaint, with an icon a phone's home screen takes.
+  const cdp = await context.newCDPSession(page);
+  const manifest = await cdp.send("Page.getAppManifest");
+  if (manifest.errors.length) throw new Error("manifest: " + JSON.stringify(manifest.errors));
+  if (!JSON.parse(manifest.data).icons.some((i) => i.sizes === "512x512")) throw new Error("no 512 icon");
+  // Browser notifications, turned on by a click.
+  await page.waitForSelector("#activity-empty:not(.hidden)");
+  await page.click("#notify");
+  await page.waitForFunction(() => document.querySelector("#notify").textContent === "Browser notifications: on");
   // Add a webhook channel, test it, and see the service's answer on the page.
   await page.selectOption("#channel-kind", "webhook");
   await page.fill("#channel-form input[name=name]", "My hook");
@@ -54,6 +73,14 @@ try {
   const bounds = await box.boundingBox();
   await box.hover({ position: { x: bounds.width * 0.3, y: bounds.height / 2 } });
   if (!/\d/.test(await page.textContent("#chart-list .readout"))) throw new Error("no readout on hover");
+  // The range switch: an hour of 1-minute candles (the fake exchange answers the last 60).
+  const points = () => page.evaluate(() => document.querySelector("#chart-list svg[data-symbol=BTCUSDT] path.line").getAttribute("d").split(/[ML]/).length - 1);
+  if (await points() !== 288) throw new Error("24 h is not 288 candles: " + await points());
+  await page.click("#chart-ranges button[data-range='1h']");
+  await page.waitForSelector("#chart-list svg[aria-label='BTCUSDT price, 1h']");
+  if (await points() !== 60) throw new Error("1 h is not 60 candles: " + await points());
+  await page.click("#chart-ranges button[data-range='24h']");
+  await page.waitForSelector("#chart-list svg[aria-label='BTCUSDT price, 24h']");
   await page.evaluate(() => { window.__notReloaded = true; });
   // Let the live stream (re)connect with the new symbol before the trade is sent.
   await page.waitForFunction(() => document.querySelector("#live").textContent.includes("live"));
@@ -62,20 +89,37 @@ try {
   if (!(await page.evaluate(() => window.__notReloaded === true))) throw new Error("the page reloaded");
   const text = await page.textContent(`#alert-${id}`);
   if (!text.includes("65001.5")) throw new Error("no trigger price shown: " + text);
+  // Its time in the browser's zone, UTC on hover.
+  const time = await page.$(`#alert-${id} time`);
+  const iso = await time.getAttribute("datetime");
+  const tokyo = new Date(Date.parse(iso) + 9 * 3600e3).toISOString().slice(11, 19);
+  if (!(await time.textContent()).includes(tokyo)) throw new Error("not Tokyo time " + tokyo + ": " + await time.textContent());
+  if (!(await time.getAttribute("title")).endsWith(" UTC")) throw new Error("no UTC on hover");
+  // A browser notification, with the note.
+  await page.waitForFunction(() => window.__notes.length > 0);
+  const [note] = await page.evaluate(() => window.__notes);
+  if (note.title !== "BTCUSDT above 65000" || !note.body.includes("65001.50") || !note.body.includes("Sell half <b>now</b>")) throw new Error("notification: " + JSON.stringify(note));
+  // Recent activity lists the fire, and its delivery once it is made.
+  await page.waitForSelector("#activity-rows tr:has-text('65001.50')");
+  await page.waitForSelector("#activity-rows tr:has-text('My hook: sent')", { timeout: 20000 });
   // The fire is marked on the chart, and its last price moved, without a reload.
   await page.waitForSelector("#chart-list svg[data-symbol=BTCUSDT] circle.fire");
   await page.waitForFunction(() => document.querySelector("#chart-list svg[data-symbol=BTCUSDT] .last-label").textContent === "65001.50", null, { timeout: 20000 });
   // Its delivery through the webhook shows, live.
   await page.waitForFunction((id) => document.querySelector(`#alert-${id} .deliveries`).textContent.includes("My hook: sent"), id, { timeout: 20000 });
-  await page.screenshot({ path: screenshot, fullPage: true });
-  await page.setViewportSize({ width: 1100, height: 640 });
-  await page.screenshot({ path: screenshot.replace(/\.png$/, "-desktop.png") });
-  // Dark when the system is.
+  // Phone and desktop, light and dark (dark when the system is).
+  const shot = (name, fullPage) => page.screenshot({ path: screenshot.replace(/\.png$/, name + ".png"), fullPage });
+  await shot("", true);
   await page.emulateMedia({ colorScheme: "dark" });
   const dark = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
   if (dark !== "rgb(17, 21, 27)") throw new Error("not dark: " + dark);
-  await page.screenshot({ path: screenshot.replace(/\.png$/, "-desktop-dark.png") });
+  await shot("-dark", true);
+  await page.setViewportSize({ width: 1100, height: 1000 });
+  await page.mouse.move(0, 0);
+  await page.evaluate(() => document.querySelector("#charts").scrollIntoView());
+  await shot("-desktop-dark", false);
   await page.emulateMedia({ colorScheme: "light" });
+  await shot("-desktop", false);
   // The exchange is reachable, so the banner does not blame it; SMTP is not set up here while
   // the account's email channel is on, and the banner says that.
   const banner = await page.textContent("#banner");
@@ -102,6 +146,8 @@ try {
   page.on("dialog", (d) => { asked += 1; d.accept(); });
   await page.click(`#alert-${id} button.danger`);
   await page.waitForSelector(`#alert-${id}`, { state: "detached" });
+  // Its fire leaves the recent activity with it.
+  await page.waitForSelector("#activity-empty:not(.hidden)");
   if (asked !== 1) throw new Error("asked " + asked + " times before deleting");
   if (outside.length) throw new Error("requests outside the server: " + outside.join(", "));
   console.log("TRIGGERED");
