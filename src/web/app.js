@@ -18,11 +18,17 @@ const KIND_HELP = {
   email: "Email: another address to send alerts to (needs SMTP configured on the server).",
 };
 let liveAbort = null;
-// Alerts fired while the tab was in the background: counted in its title until it is looked at.
+// Alerts fired since the user last looked: counted in the tab's title until they look again.
+// The count starts from the fires since the last visit (the time the page was last hidden or
+// closed, kept in localStorage) and grows with each fire while the tab is in the background.
 let unseen = 0;
-document.addEventListener("visibilitychange", () => {
-  if (!document.hidden) { unseen = 0; document.title = "pricealert"; }
-});
+const lastVisit = localStorage.getItem("pa.seen");
+function showUnseen() { document.title = unseen ? "(" + unseen + ") pricealert" : "pricealert"; }
+function seen() { unseen = 0; showUnseen(); }
+function leaving() { localStorage.setItem("pa.seen", new Date().toISOString()); }
+document.addEventListener("visibilitychange", () => { if (document.hidden) leaving(); else seen(); });
+window.addEventListener("pagehide", leaving);
+for (const kind of ["pointerdown", "keydown"]) document.addEventListener(kind, seen);
 // The live stream said its session ended (token expired, logged out elsewhere, password changed).
 let sessionEnded = false;
 
@@ -145,16 +151,25 @@ function render() {
   charts.update([...alerts.values()]);
 }
 
-// Recent activity: the latest fires across the user's alerts, each with its deliveries.
+// Recent activity: the latest fires across the user's alerts, each with its deliveries; those
+// since the last visit are marked new (and, on the first load, counted in the title).
+let activityLoaded = false;
 async function loadActivity() {
   const page = await api("GET", "/fires/?page_size=10");
+  const isNew = (fire) => lastVisit !== null && Date.parse(fire.fired_at) > Date.parse(lastVisit);
+  if (!activityLoaded) {
+    activityLoaded = true;
+    unseen += page.results.filter(isNew).length;
+    showUnseen();
+  }
   const rows = $("#activity-rows");
   rows.textContent = "";
   $("#activity-empty").classList.toggle("hidden", page.results.length > 0);
   for (const fire of page.results) {
     const tr = document.createElement("tr");
     tr.dataset.alert = fire.alert_id;
-    cell(tr, "Fired at", when(fire.fired_at));
+    const time = cell(tr, "Fired at", when(fire.fired_at));
+    if (isNew(fire)) time.append(" ", badge("new"));
     const a = alerts.get(fire.alert_id);
     const what = cell(tr, "Alert", fire.cryptocurrency + (a ? " " + a.condition + " " + (a.target_price ?? "") : ""));
     if (a) {
@@ -382,7 +397,7 @@ function applyEvent(ev) {
   } else if (ev.alert) {
     if (ev.kind === "triggered" && document.hidden) {
       unseen += 1;
-      document.title = "(" + unseen + ") pricealert";
+      showUnseen();
     }
     if (ev.kind === "triggered") notifyFire(ev.alert);
     refreshActivity();
@@ -463,6 +478,7 @@ async function enter() {
   showNotifyButton();
   $("#who").textContent = localStorage.getItem("pa.user") || "";
   await loadChannels();
+  checkHealth();
   await loadAlerts();
   loadActivity().catch(() => {});
   loadSymbols();

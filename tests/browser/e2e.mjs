@@ -22,11 +22,15 @@ try {
       constructor(title, options) { super(title, options); window.__notes.push({ title, body: options && options.body }); }
     };
   });
-  const page = await context.newPage();
-  page.on("pageerror", (e) => { console.error("page error:", e.message); process.exitCode = 1; });
   // Everything the page needs comes from the server itself.
   const outside = [];
-  page.on("request", (r) => { if (!r.url().startsWith(base) && !r.url().startsWith("data:")) outside.push(r.url()); });
+  const open = async () => {
+    const p = await context.newPage();
+    p.on("pageerror", (e) => { console.error("page error:", e.message); process.exitCode = 1; });
+    p.on("request", (r) => { if (!r.url().startsWith(base) && !r.url().startsWith("data:")) outside.push(r.url()); });
+    return p;
+  };
+  let page = await open();
   await page.goto(base + "/");
   await page.click("#toggle-signup");
   await page.fill("input[name=username]", "browser");
@@ -107,6 +111,18 @@ try {
   await page.waitForFunction(() => document.querySelector("#chart-list svg[data-symbol=BTCUSDT] .last-label").textContent === "65001.50", null, { timeout: 20000 });
   // Its delivery through the webhook shows, live.
   await page.waitForFunction((id) => document.querySelector(`#alert-${id} .deliveries`).textContent.includes("My hook: sent"), id, { timeout: 20000 });
+  // Coming back after a fire: it is counted in the tab's title and marked new, until the user
+  // does something on the page.
+  // (Leaving sets the time of the visit, so the new tab moves it back to before the fire.)
+  await page.close();
+  page = await open();
+  await page.addInitScript((iso) => localStorage.setItem("pa.seen", new Date(Date.parse(iso) - 1000).toISOString()), iso);
+  await page.goto(base + "/");
+  await page.waitForSelector("#activity-rows tr:has-text('65001.50') .badge.new");
+  if ((await page.title()) !== "(1) pricealert") throw new Error("title: " + await page.title());
+  await page.click("h1");
+  if ((await page.title()) !== "pricealert") throw new Error("title after a click: " + await page.title());
+  await page.waitForFunction((id) => document.querySelector(`#alert-${id} .deliveries`).textContent.includes("My hook: sent"), id);
   // Phone and desktop, light and dark (dark when the system is).
   const shot = (name, fullPage) => page.screenshot({ path: screenshot.replace(/\.png$/, name + ".png"), fullPage });
   await shot("", true);
@@ -122,6 +138,7 @@ try {
   await shot("-desktop", false);
   // The exchange is reachable, so the banner does not blame it; SMTP is not set up here while
   // the account's email channel is on, and the banner says that.
+  await page.waitForFunction(() => document.querySelector("#banner").textContent !== "");
   const banner = await page.textContent("#banner");
   if (banner.includes("Can't reach") || !banner.includes("Email is not set up")) throw new Error("banner: " + banner);
   // The fire history, then re-arm, then edit: each answer shows at once.
