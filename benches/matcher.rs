@@ -59,6 +59,10 @@ fn alert_over(i: usize, symbols: usize) -> Alert {
         triggered_price: None,
         channels: Vec::new(),
         note: None,
+        repeat: None,
+        fire_count: 0,
+        awaiting_reset: false,
+        cooldown_until: None,
         deliveries: Vec::new(),
     }
 }

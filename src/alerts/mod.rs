@@ -16,7 +16,8 @@ use tokio::sync::{broadcast, Notify};
 pub use events::AlertEvent;
 
 use crate::domain::{
-    Alert, AlertEdit, AlertId, ChannelId, Condition, NewAlert, Price, Status, Symbol, UserId,
+    Alert, AlertEdit, AlertId, ChannelId, Condition, Distance, NewAlert, Price, Repeat, Status,
+    Symbol, UserId,
 };
 use crate::market::Prices;
 use crate::matcher::Matcher;
@@ -34,6 +35,11 @@ pub enum AlertError {
     NotFound(AlertId),
     #[error("channel {0} is not one of your channels")]
     UnknownChannel(i64),
+    #[error(
+        "repeat.rearm {0} is not below the target {1}: an alert waiting for a rise to it could \
+         never re-arm"
+    )]
+    NeverRearms(Distance, Price),
     #[error(transparent)]
     Store(StoreError),
 }
@@ -57,6 +63,7 @@ pub struct AlertRequest {
     /// The channels to notify; empty: every enabled channel of the user.
     pub channels: Vec<ChannelId>,
     pub note: Option<String>,
+    pub repeat: Option<Repeat>,
 }
 
 /// What a user asks to change in an alert; `None` leaves that part as it is.
@@ -69,6 +76,23 @@ pub struct AlertEditRequest {
     pub note: Option<Option<String>>,
     /// `Some(empty)`: every enabled channel of the user.
     pub channels: Option<Vec<ChannelId>>,
+    /// `Some(None)` makes it one-shot.
+    pub repeat: Option<Option<Repeat>>,
+}
+
+/// A repeating alert must be able to re-arm: one that may watch for a rise needs a reset price
+/// above zero.
+fn check_rearm(
+    target: Price,
+    condition: Condition,
+    repeat: Option<Repeat>,
+) -> Result<(), AlertError> {
+    match repeat {
+        Some(r) if !r.rearm.can_rearm(target, condition) => {
+            Err(AlertError::NeverRearms(r.rearm, target))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Called with the owner whenever one of their alerts changed, before the change is answered:
@@ -123,12 +147,14 @@ impl Alerts {
             let last = self.prices.get(&request.symbol).map(|(price, _)| price);
             Condition::for_target(request.target, last)
         });
+        check_rearm(request.target, condition, request.repeat)?;
         let new = NewAlert {
             symbol: request.symbol,
             target: request.target,
             condition,
             channels: request.channels,
             note: request.note,
+            repeat: request.repeat,
         };
         let alert = self
             .store
@@ -152,11 +178,20 @@ impl Alerts {
             (Some(None), target) => Some(self.side_for(id, user, target).await?),
             (None, _) => None,
         };
+        if request.target.is_some() || matches!(request.repeat, Some(Some(_))) {
+            let now = self.get(user, id).await?;
+            check_rearm(
+                request.target.unwrap_or(now.target),
+                condition.unwrap_or(now.condition),
+                request.repeat.unwrap_or(now.repeat),
+            )?;
+        }
         let edit = AlertEdit {
             target: request.target,
             condition,
             note: request.note,
             channels: request.channels,
+            repeat: request.repeat,
         };
         let (old, new) = self
             .store

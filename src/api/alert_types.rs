@@ -4,9 +4,10 @@ use poem_openapi::{Enum, Object};
 
 use super::nullable::Nullable;
 use super::price_input::PriceInput;
-use super::text::{NoteText, SymbolText};
-use crate::clock::format_millis;
-use crate::domain::{Alert, Condition, Delivery, DeliveryStatus, FireRecord, Status};
+use super::text::{CooldownText, NoteText, RearmText, SymbolText};
+use crate::clock::{format_millis, now_millis};
+use crate::config::HumanDuration;
+use crate::domain::{Alert, Condition, Delivery, DeliveryStatus, FireRecord, Repeat, Status};
 use crate::market::Prices;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Deserialize)]
@@ -98,6 +99,39 @@ pub struct AlertCreate {
     /// included in every notification. Omit it, or send null or "", for none.
     #[serde(default)]
     pub note: Option<Nullable<NoteText>>,
+    /// Omit it (or send null) for an alert that fires once.
+    #[serde(default)]
+    pub repeat: Option<Nullable<RepeatIn>>,
+}
+
+/// A repeating alert: after each fire it waits until the price has moved back from the target
+/// by `rearm` (a trade at or below target − rearm for `above`, at or above target + rearm for
+/// `below`) **and** `cooldown` has passed since the fire; then the next crossing fires again.
+#[derive(Debug, Object, serde::Deserialize)]
+pub struct RepeatIn {
+    /// How far the price must move back: a price (`"250"`) or a percentage of the target
+    /// (`"0.5%"`, above 0 and below 100).
+    pub rearm: RearmText,
+    /// How long it stays quiet after a fire, in trade time: `"30s"`, `"15m"`, `"2h"`, `"1d"`;
+    /// default `"0s"`.
+    #[serde(default, deserialize_with = "super::body::not_null")]
+    pub cooldown: Option<CooldownText>,
+}
+
+impl RepeatIn {
+    pub fn repeat(&self) -> Result<Repeat, String> {
+        Ok(Repeat {
+            rearm: self.rearm.distance()?,
+            cooldown_ms: self.cooldown.as_ref().map_or(0, CooldownText::millis),
+        })
+    }
+}
+
+/// A repeating alert's rule, as given.
+#[derive(Debug, Clone, Object)]
+pub struct RepeatOut {
+    pub rearm: String,
+    pub cooldown: String,
 }
 
 /// What to change in an armed alert; every field is optional, and left out means unchanged.
@@ -115,6 +149,9 @@ pub struct AlertPatch {
     /// null or "" removes the note.
     #[serde(default, deserialize_with = "super::body::present")]
     pub note: Option<Nullable<NoteText>>,
+    /// null makes it fire once; an object makes it repeat. Either way it starts armed afresh.
+    #[serde(default, deserialize_with = "super::body::present")]
+    pub repeat: Option<Nullable<RepeatIn>>,
 }
 
 #[derive(Debug, Clone, Object)]
@@ -138,6 +175,13 @@ pub struct AlertOut {
     pub channels: Vec<i64>,
     /// The owner's note, as given; null when there is none.
     pub note: Nullable<String>,
+    /// How it re-arms after each fire; null for an alert that fires once.
+    pub repeat: Nullable<RepeatOut>,
+    /// Its fires so far.
+    pub fire_count: u32,
+    /// Whether the next crossing would fire it now: `created`, and (repeating) past its re-arm
+    /// distance and cooldown since the latest fire.
+    pub armed: bool,
     /// The latest fire's deliveries summed up (pending while any is pending, else failed if
     /// any failed, else sent); null until it fired.
     pub notification: Nullable<NotificationOut>,
@@ -223,6 +267,18 @@ impl AlertOut {
             current_price: prices.get(&alert.symbol).map(|(p, _)| p.to_string()).into(),
             channels: alert.channels.iter().map(|c| c.0).collect(),
             note: alert.note.clone().into(),
+            repeat: alert
+                .repeat
+                .map(|r| RepeatOut {
+                    rearm: r.rearm.to_string(),
+                    cooldown: HumanDuration(std::time::Duration::from_millis(
+                        r.cooldown_ms.max(0) as u64
+                    ))
+                    .to_string(),
+                })
+                .into(),
+            fire_count: alert.fire_count,
+            armed: alert.is_armed(now_millis()),
             notification: alert
                 .notification()
                 .map(|n| NotificationOut {

@@ -168,6 +168,11 @@ impl AlertsApi {
                 .map(ChannelId)
                 .collect(),
             note: given_note(body.note.and_then(|n| n.0)),
+            repeat: body
+                .repeat
+                .and_then(|r| r.0)
+                .map(|r| r.repeat().map_err(ApiError::bad_request))
+                .transpose()?,
         };
         let alert = state.alerts.create(user, request).await?;
         Ok(AlertCreated::Created(Json(AlertOut::new(
@@ -407,11 +412,19 @@ impl AlertsApi {
             channels: body
                 .channels
                 .map(|ids| ids.into_iter().map(ChannelId).collect()),
+            repeat: body
+                .repeat
+                .map(|r| {
+                    r.0.map(|r| r.repeat().map_err(ApiError::bad_request))
+                        .transpose()
+                })
+                .transpose()?,
         };
         let nothing = request.target.is_none()
             && request.condition.is_none()
             && request.note.is_none()
-            && request.channels.is_none();
+            && request.channels.is_none()
+            && request.repeat.is_none();
         // An empty edit changes nothing, not even when it was last armed.
         let alert = if nothing {
             state.alerts.get(user, AlertId(id.0)).await?

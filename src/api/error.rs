@@ -113,7 +113,7 @@ impl IntoResponse for ApiError {
 }
 
 /// The statuses any operation may answer with, each documented with the error body.
-const DOCUMENTED: [(u16, &str); 11] = [
+const DOCUMENTED: [(u16, &str); 12] = [
     (
         400,
         "Invalid input: malformed JSON, a failed validation or a bad parameter",
@@ -131,6 +131,10 @@ const DOCUMENTED: [(u16, &str); 11] = [
     ),
     (413, "Request body larger than 16 KiB"),
     (415, "Content type is not application/json"),
+    (
+        422,
+        "Valid fields that contradict each other: a repeating alert whose re-arm distance could never be reached",
+    ),
     (429, "Too many requests: slow down"),
     (500, "Internal error (details are in the server log only)"),
     (
@@ -220,6 +224,9 @@ impl From<AlertError> for ApiError {
     fn from(err: AlertError) -> Self {
         match err {
             AlertError::UnknownSymbol(_) => ApiError::bad_request(err.to_string()),
+            AlertError::NeverRearms(..) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, err.to_string())
+            }
             AlertError::NotFound(_) => ApiError::not_found(err.to_string()),
             // Like another user's alert: not found.
             AlertError::UnknownChannel(_) => ApiError::not_found(err.to_string()),

@@ -14,7 +14,7 @@ use poem_openapi::types::{
 };
 use serde_json::Value;
 
-use crate::domain::{account, alert, channel_fields, symbol};
+use crate::domain::{account, alert, channel_fields, repeat, symbol};
 
 /// One input rule: how the text is checked and how the check is documented.
 pub trait Rule: Send + Sync + 'static {
@@ -238,6 +238,51 @@ impl Rule for NoteRule {
 }
 pub type NoteText = Checked<NoteRule>;
 
+/// A repeating alert's re-arm distance: `"250"` or `"0.5%"`.
+pub struct RearmRule;
+impl Rule for RearmRule {
+    const PATTERN: Option<&'static str> = Some(repeat::DISTANCE_PATTERN);
+    const MAX_LENGTH: Option<usize> = Some(40);
+    const EXAMPLE: Option<&'static str> = Some("0.5%");
+    fn check(text: &str) -> Result<(), String> {
+        repeat::Distance::parse(text).map(|_| ())
+    }
+}
+pub type RearmText = Checked<RearmRule>;
+
+impl RearmText {
+    pub fn distance(&self) -> Result<repeat::Distance, String> {
+        repeat::Distance::parse(&self.text).map_err(|e| format!("repeat.rearm {e}"))
+    }
+}
+
+/// A cooldown: `"0s"`, `"15m"`, `"2h"`, `"1d"`.
+pub struct CooldownRule;
+impl Rule for CooldownRule {
+    const PATTERN: Option<&'static str> = Some(repeat::COOLDOWN_PATTERN);
+    const MAX_LENGTH: Option<usize> = Some(8);
+    const EXAMPLE: Option<&'static str> = Some("15m");
+    fn check(text: &str) -> Result<(), String> {
+        let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+        let unit = &text[digits..];
+        let ok = (1..=6).contains(&digits)
+            && !(digits > 1 && text.starts_with('0'))
+            && matches!(unit, "ms" | "s" | "m" | "h" | "d");
+        ok.then_some(())
+            .ok_or_else(|| "must be a whole number of ms, s, m, h or d, like 15m".to_string())
+    }
+}
+pub type CooldownText = Checked<CooldownRule>;
+
+impl CooldownText {
+    /// In milliseconds.
+    pub fn millis(&self) -> i64 {
+        self.text
+            .parse::<crate::config::HumanDuration>()
+            .map_or(0, |d| d.get().as_millis() as i64)
+    }
+}
+
 /// A URL a channel calls.
 pub struct UrlRule;
 impl Rule for UrlRule {
@@ -385,6 +430,30 @@ mod tests {
             "\t",
             &"é".repeat(64),
             &"é".repeat(65),
+        ]);
+        agrees::<RearmRule>(&[
+            "250",
+            "0.5%",
+            "007.5",
+            "99.99999999%",
+            "0.00000001%",
+            "0.00000001",
+            "0",
+            "0%",
+            "100%",
+            "5.",
+            ".5",
+            "5.%",
+            "1e3",
+            " 1",
+            "1 %",
+            "-1",
+            "99999999999.99999999",
+            "100000000000",
+        ]);
+        agrees::<CooldownRule>(&[
+            "0s", "15m", "2h", "1d", "500ms", "999999d", "1000000d", "01m", "00s", "15", "m",
+            "15min", "1.5h", "-1s", " 1s",
         ]);
         agrees::<NoteRule>(&[
             "",

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::{ChannelId, ChannelKind, Price, Symbol};
+use super::{ChannelId, ChannelKind, Price, Repeat, Symbol};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct AlertId(pub i64);
@@ -154,6 +154,14 @@ pub struct Alert {
     pub channels: Vec<ChannelId>,
     /// The owner's words, shown with it and in every notification.
     pub note: Option<String>,
+    /// How it re-arms after a fire; `None`: it fires once.
+    pub repeat: Option<Repeat>,
+    /// Its fires so far.
+    pub fire_count: u32,
+    /// A repeating alert that fired and has not yet seen a trade past its re-arm distance.
+    pub awaiting_reset: bool,
+    /// A repeating alert's latest fire plus its cooldown: it does not fire before then.
+    pub cooldown_until: Option<i64>,
     /// Each channel's delivery of the latest fire; empty before it fired.
     pub deliveries: Vec<Delivery>,
 }
@@ -162,6 +170,13 @@ impl Alert {
     /// The latest fire's deliveries summed up; `None` before it fired.
     pub fn notification(&self) -> Option<Notification> {
         Notification::summarize(&self.deliveries)
+    }
+
+    /// Whether the next crossing would fire it, at `now`: armed and not waiting for a re-arm.
+    pub fn is_armed(&self, now: i64) -> bool {
+        self.status == Status::Created
+            && !self.awaiting_reset
+            && self.cooldown_until.is_none_or(|until| until <= now)
     }
 }
 
@@ -174,6 +189,7 @@ pub struct NewAlert {
     /// Checked to be the owner's channels.
     pub channels: Vec<ChannelId>,
     pub note: Option<String>,
+    pub repeat: Option<Repeat>,
 }
 
 /// What an edit changes; `None` leaves that part as it is.
@@ -185,6 +201,8 @@ pub struct AlertEdit {
     pub note: Option<Option<String>>,
     /// Checked to be the owner's channels; `Some(empty)`: all of the owner's enabled ones.
     pub channels: Option<Vec<ChannelId>>,
+    /// `Some(None)` makes it one-shot.
+    pub repeat: Option<Option<Repeat>>,
 }
 
 /// The longest note, in characters (a tweet's length).

@@ -16,6 +16,19 @@ pub struct Fired {
     pub price: Price,
     /// The trade's time, milliseconds since the epoch.
     pub time: i64,
+    /// For a repeating alert, its count of fires with this one: the store applies a fire only
+    /// to the alert at the count before it, so a fire replayed after a restart is a no-op and
+    /// fires apply in order. `None` for a one-shot alert.
+    pub repeat: Option<u32>,
+}
+
+/// A repeating alert that a trade past its re-arm distance re-armed after its `fire_count`th
+/// fire (it fires again once its cooldown has passed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rearmed {
+    pub id: AlertId,
+    pub armed_at: i64,
+    pub fire_count: u32,
 }
 
 /// A `cross` alert whose side the first price decided.

@@ -6,6 +6,7 @@ pub mod channel;
 pub mod channel_fields;
 mod fire;
 mod price;
+pub mod repeat;
 pub mod symbol;
 
 pub use alert::{
@@ -13,6 +14,7 @@ pub use alert::{
     UserId,
 };
 pub use channel::{Channel, ChannelFields, ChannelId, ChannelKind, ChannelSettings};
-pub use fire::{Cursor, FireRecord, Fired, Resolved};
+pub use fire::{Cursor, FireRecord, Fired, Rearmed, Resolved};
 pub use price::{Price, PriceError};
+pub use repeat::{Distance, Repeat};
 pub use symbol::{is_exchange_symbol, Symbol};

@@ -1,11 +1,12 @@
 //! The in-memory index of armed alerts: per symbol, ordered by target, so a trade costs
 //! O(log n + fired) and never touches the database.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 
 use rustc_hash::FxHashMap;
 
-use crate::domain::{AlertId, Condition, Fired, Price, Resolved, Symbol, UserId};
+use crate::domain::{AlertId, Condition, Fired, Price, Rearmed, Resolved, Symbol, UserId};
 
 /// An armed alert as the index keeps it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,6 +16,39 @@ pub struct Armed {
     /// older than this never fire it. A fire carries it, so a fire of an edited alert's old
     /// definition is recognised and dropped.
     pub armed_at: i64,
+}
+
+/// Where a repeating alert stands between fires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RepeatPhase {
+    /// Watching its target: the next crossing fires it.
+    Armed,
+    /// Fired: waits for a trade past its reset price, and then for `cooldown_until`.
+    Resetting { cooldown_until: i64 },
+    /// Reset: fires again at the first crossing at or after `until`.
+    Cooling { until: i64 },
+}
+
+/// A repeating alert's rule and progress, as the index keeps it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RepeatState {
+    /// Watching for a rise: a trade at or below this many units re-arms it (`None`: never).
+    pub reset_below: Option<u64>,
+    /// Watching for a fall: a trade at or above this many units re-arms it.
+    pub reset_above: u64,
+    pub cooldown_ms: i64,
+    /// Fires so far.
+    pub fire_count: u32,
+    pub phase: RepeatPhase,
+}
+
+/// A repeating alert in its book.
+#[derive(Clone, Copy, Debug)]
+struct Repeating {
+    target: u64,
+    side: Condition,
+    armed: Armed,
+    state: RepeatState,
 }
 
 struct Book {
@@ -33,6 +67,20 @@ struct Book {
     recent: VecDeque<(Price, i64)>,
     /// Time of the newest trade no longer in `recent` (i64::MIN: none forgotten yet).
     forgotten_until: i64,
+    /// Every repeating alert's state, by id; while `Armed` it also sits in `above`, `below`
+    /// or `cross` like a one-shot alert.
+    repeats: FxHashMap<i64, Repeating>,
+    /// Fired repeating alerts waiting for a trade at or below their reset price (those that
+    /// watch for a rise), keyed (reset units, id); and at or above it (those that watch for a
+    /// fall). A `cross` alert that fired on its first trade waits in both.
+    reset_down: BTreeSet<(u64, i64)>,
+    reset_up: BTreeSet<(u64, i64)>,
+    /// Highest `reset_down` and lowest `reset_up` price, for the fast path.
+    max_reset_down: Option<u64>,
+    min_reset_up: u64,
+    /// Reset repeating alerts in their cooldown, earliest end first: `(until, id)`. An entry
+    /// whose alert has moved on (removed, or edited) is skipped when it comes up.
+    cooling: BinaryHeap<Reverse<(i64, i64)>>,
 }
 
 impl Default for Book {
@@ -45,6 +93,12 @@ impl Default for Book {
             max_below: None,
             recent: VecDeque::new(),
             forgotten_until: i64::MIN,
+            repeats: FxHashMap::default(),
+            reset_down: BTreeSet::new(),
+            reset_up: BTreeSet::new(),
+            max_reset_down: None,
+            min_reset_up: u64::MAX,
+            cooling: BinaryHeap::new(),
         }
     }
 }
@@ -56,10 +110,113 @@ impl Book {
             .first_key_value()
             .map_or(u64::MAX, |((t, _), _)| *t);
         self.max_below = self.below.last_key_value().map(|((t, _), _)| *t);
+        self.max_reset_down = self.reset_down.last().map(|(t, _)| *t);
+        self.min_reset_up = self.reset_up.first().map_or(u64::MAX, |(t, _)| *t);
     }
 
     fn is_empty(&self) -> bool {
-        self.above.is_empty() && self.below.is_empty() && self.cross.is_empty()
+        self.above.is_empty()
+            && self.below.is_empty()
+            && self.cross.is_empty()
+            && self.repeats.is_empty()
+    }
+
+    /// Puts an alert watching its target where `side` says.
+    fn watch(&mut self, target: u64, id: i64, side: Condition, armed: Armed) {
+        match side {
+            Condition::Above => {
+                self.above.insert((target, id), armed);
+            }
+            Condition::Below => {
+                self.below.insert((target, id), armed);
+            }
+            Condition::Cross => {
+                if !self.cross.iter().any(|(_, cid, _)| *cid == id) {
+                    self.cross.push((target, id, armed));
+                }
+            }
+        }
+    }
+
+    /// Places a repeating alert by its phase (its entry in `repeats` is already there).
+    fn place(&mut self, id: i64, r: Repeating) {
+        match r.state.phase {
+            RepeatPhase::Armed => self.watch(r.target, id, r.side, r.armed),
+            RepeatPhase::Resetting { .. } => {
+                if r.side != Condition::Below {
+                    if let Some(low) = r.state.reset_below {
+                        self.reset_down.insert((low, id));
+                    }
+                }
+                if r.side != Condition::Above {
+                    self.reset_up.insert((r.state.reset_above, id));
+                }
+            }
+            RepeatPhase::Cooling { until } => self.cooling.push(Reverse((until, id))),
+        }
+    }
+
+    /// Takes a repeating alert out of wherever its phase put it (a cooling entry is left to be
+    /// skipped).
+    fn unplace(&mut self, id: i64, r: &Repeating) {
+        if let RepeatPhase::Resetting { .. } = r.state.phase {
+            if let Some(low) = r.state.reset_below {
+                self.reset_down.remove(&(low, id));
+            }
+            self.reset_up.remove(&(r.state.reset_above, id));
+        }
+    }
+
+    /// A repeating alert `id` fired: it waits for its reset. Returns its count of fires.
+    fn fired_repeating(&mut self, id: i64, time: i64) -> Option<u32> {
+        let r = self.repeats.get_mut(&id)?;
+        r.state.fire_count = r.state.fire_count.saturating_add(1);
+        r.state.phase = RepeatPhase::Resetting {
+            cooldown_until: time.saturating_add(r.state.cooldown_ms),
+        };
+        let (count, r) = (r.state.fire_count, *r);
+        self.place(id, r);
+        Some(count)
+    }
+
+    /// A trade at `time` reached repeating alert `id`'s reset price, watching for `side`
+    /// next: it re-arms now, or once its cooldown ends.
+    fn reset(&mut self, id: i64, side: Condition, time: i64, out: &mut TradeOutcome) {
+        let Some(r) = self.repeats.get(&id).copied() else {
+            return;
+        };
+        let RepeatPhase::Resetting { cooldown_until } = r.state.phase else {
+            return;
+        };
+        // A cross alert that fired on its first trade waited on both sides: the side it
+        // reset on decides which way it watches now.
+        self.unplace(id, &r);
+        if r.side == Condition::Cross {
+            out.resolved.push(Resolved {
+                id: AlertId(id),
+                armed_at: r.armed.armed_at,
+                condition: side,
+            });
+        }
+        let phase = if cooldown_until <= time {
+            RepeatPhase::Armed
+        } else {
+            RepeatPhase::Cooling {
+                until: cooldown_until,
+            }
+        };
+        let r = Repeating {
+            side,
+            state: RepeatState { phase, ..r.state },
+            ..r
+        };
+        self.repeats.insert(id, r);
+        self.place(id, r);
+        out.rearmed.push(Rearmed {
+            id: AlertId(id),
+            armed_at: r.armed.armed_at,
+            fire_count: r.state.fire_count,
+        });
     }
 }
 
@@ -85,6 +242,20 @@ pub struct Index {
 pub struct TradeOutcome {
     pub fired: Vec<Fired>,
     pub resolved: Vec<Resolved>,
+    /// Repeating alerts a trade past their re-arm distance re-armed.
+    pub rearmed: Vec<Rearmed>,
+}
+
+impl TradeOutcome {
+    pub fn is_empty(&self) -> bool {
+        self.fired.is_empty() && self.resolved.is_empty() && self.rearmed.is_empty()
+    }
+
+    fn extend(&mut self, other: TradeOutcome) {
+        self.fired.extend(other.fired);
+        self.resolved.extend(other.resolved);
+        self.rearmed.extend(other.rearmed);
+    }
 }
 
 impl Index {
@@ -103,6 +274,7 @@ impl Index {
             .values()
             .chain(book.below.values())
             .chain(book.cross.iter().map(|(_, _, a)| a))
+            .chain(book.repeats.values().map(|r| &r.armed))
             .map(|a| a.armed_at)
             .min()
     }
@@ -147,6 +319,32 @@ impl Index {
         }
     }
 
+    /// Inserts a repeating alert in the phase `state` says.
+    pub fn insert_repeating(
+        &mut self,
+        id: AlertId,
+        symbol: Symbol,
+        target: Price,
+        condition: Condition,
+        armed: Armed,
+        state: RepeatState,
+    ) {
+        let book = self.books.entry(symbol).or_default();
+        let r = Repeating {
+            target: target.units(),
+            side: condition,
+            armed,
+            state,
+        };
+        if let Some(old) = book.repeats.insert(id.0, r) {
+            book.unplace(id.0, &old);
+        } else {
+            self.armed += 1;
+        }
+        book.place(id.0, r);
+        book.refresh();
+    }
+
     /// Whether trades on `symbol` at or after `since` were already forgotten: an alert created
     /// then and armed only now cannot catch up on all of them.
     pub fn forgot_since(&self, symbol: &str, since: i64) -> bool {
@@ -164,6 +362,7 @@ impl Index {
         target: Price,
         condition: Condition,
         armed: Armed,
+        repeat: Option<RepeatState>,
     ) -> TradeOutcome {
         let missed: Vec<(Price, i64)> = self
             .books
@@ -177,19 +376,33 @@ impl Index {
             })
             .unwrap_or_default();
         if missed.is_empty() {
-            self.insert(id, symbol, target, condition, armed);
+            match repeat {
+                Some(state) => self.insert_repeating(id, symbol, target, condition, armed, state),
+                None => self.insert(id, symbol, target, condition, armed),
+            }
             return TradeOutcome::default();
         }
         // Replay through a scratch index holding only this alert, then keep what is left.
         let mut scratch = Index::default();
-        scratch.insert(id, symbol.clone(), target, condition, armed);
+        match repeat {
+            Some(state) => {
+                scratch.insert_repeating(id, symbol.clone(), target, condition, armed, state)
+            }
+            None => scratch.insert(id, symbol.clone(), target, condition, armed),
+        }
         let mut outcome = TradeOutcome::default();
         for (price, time) in missed {
-            let step = scratch.on_trade(symbol.as_str(), price, time);
-            outcome.fired.extend(step.fired);
-            outcome.resolved.extend(step.resolved);
+            outcome.extend(scratch.on_trade(symbol.as_str(), price, time));
         }
-        if outcome.fired.is_empty() {
+        if repeat.is_some() {
+            let left = scratch
+                .books
+                .get(symbol.as_str())
+                .and_then(|b| b.repeats.get(&id.0).copied());
+            if let Some(r) = left {
+                self.insert_repeating(id, symbol, target, r.side, armed, r.state);
+            }
+        } else if outcome.fired.is_empty() {
             let condition = outcome.resolved.last().map_or(condition, |r| r.condition);
             self.insert(id, symbol, target, condition, armed);
         }
@@ -207,6 +420,10 @@ impl Index {
             let before = book.cross.len();
             book.cross.retain(|(_, cid, _)| *cid != id.0);
             removed = book.cross.len() != before;
+        }
+        if let Some(r) = book.repeats.remove(&id.0) {
+            book.unplace(id.0, &r);
+            removed = true;
         }
         book.refresh();
         if removed {
@@ -235,7 +452,28 @@ impl Index {
             }
         }
         let p = price.units();
-        let fire = |id: i64, armed: &Armed, out: &mut TradeOutcome| {
+        // Repeating alerts whose cooldown ended by this trade watch their target again.
+        while let Some(&Reverse((until, id))) = book.cooling.peek() {
+            if until > time {
+                break;
+            }
+            book.cooling.pop();
+            if let Some(r) = book.repeats.get_mut(&id) {
+                if r.state.phase == (RepeatPhase::Cooling { until }) {
+                    r.state.phase = RepeatPhase::Armed;
+                    let r = *r;
+                    book.watch(r.target, id, r.side, r.armed);
+                    book.refresh();
+                }
+            }
+        }
+        // A repeating alert stays in the index after a fire; a one-shot alert leaves it.
+        let mut one_shots = 0;
+        let mut fire = |book: &mut Book, id: i64, armed: &Armed, out: &mut TradeOutcome| {
+            let repeat = book.fired_repeating(id, time);
+            if repeat.is_none() {
+                one_shots += 1;
+            }
             if let Ok(symbol) = Symbol::parse(symbol) {
                 out.fired.push(Fired {
                     id: AlertId(id),
@@ -244,6 +482,7 @@ impl Index {
                     symbol,
                     price,
                     time,
+                    repeat,
                 });
             }
         };
@@ -261,7 +500,7 @@ impl Index {
                 .collect();
             for key in hits {
                 if let Some(armed) = book.above.remove(&key) {
-                    fire(key.1, &armed, &mut outcome);
+                    fire(book, key.1, &armed, &mut outcome);
                 }
             }
         }
@@ -278,7 +517,7 @@ impl Index {
                 .collect();
             for key in hits {
                 if let Some(armed) = book.below.remove(&key) {
-                    fire(key.1, &armed, &mut outcome);
+                    fire(book, key.1, &armed, &mut outcome);
                 }
             }
         }
@@ -288,7 +527,7 @@ impl Index {
                 if armed.armed_at > time {
                     book.cross.push((target, id, armed));
                 } else if target == p {
-                    fire(id, &armed, &mut outcome);
+                    fire(book, id, &armed, &mut outcome);
                 } else {
                     // Below the target now: wait for it to rise to it, and vice versa.
                     let condition = if p < target {
@@ -302,6 +541,9 @@ impl Index {
                         &mut book.below
                     };
                     side.insert((target, id), armed);
+                    if let Some(r) = book.repeats.get_mut(&id) {
+                        r.side = condition;
+                    }
                     outcome.resolved.push(Resolved {
                         id: AlertId(id),
                         armed_at: armed.armed_at,
@@ -310,8 +552,26 @@ impl Index {
                 }
             }
         }
+        // Fired repeating alerts past their reset price re-arm. (None fired by this trade
+        // is: a reset price is strictly on the other side of the target.)
+        if book.max_reset_down.is_some_and(|t| t >= p) {
+            let hits: Vec<i64> = book
+                .reset_down
+                .range((p, i64::MIN)..)
+                .map(|k| k.1)
+                .collect();
+            for id in hits {
+                book.reset(id, Condition::Above, time, &mut outcome);
+            }
+        }
+        if book.min_reset_up <= p {
+            let hits: Vec<i64> = book.reset_up.range(..=(p, i64::MAX)).map(|k| k.1).collect();
+            for id in hits {
+                book.reset(id, Condition::Below, time, &mut outcome);
+            }
+        }
         book.refresh();
-        self.armed -= outcome.fired.len();
+        self.armed -= one_shots;
         // An emptied book stays, remembering its recent trades: an alert created a moment
         // before a trade that reaches the index only after it still catches up on it. (At most
         // one book per symbol ever followed, each a few KB.)

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{mpsc, watch};
 
-pub use index::{Armed, Index, TradeOutcome};
+pub use index::{Armed, Index, RepeatPhase, RepeatState, TradeOutcome};
 pub use persist::{run_persister, Work};
 
 use crate::domain::{Alert, Cursor, Price, Status, Symbol};
@@ -85,8 +85,9 @@ impl Matcher {
                 alert.target,
                 alert.condition,
                 armed,
+                repeat_state(alert),
             );
-            if !outcome.fired.is_empty() || !outcome.resolved.is_empty() {
+            if !outcome.is_empty() {
                 let _ = self.work.send(Work::Trade(outcome.clone()));
             }
             (!known && index.has_symbol(&alert.symbol), outcome)
@@ -128,7 +129,19 @@ impl Matcher {
                     user: alert.user_id,
                     armed_at: alert.armed_at,
                 };
-                index.insert(alert.id, alert.symbol, alert.target, alert.condition, armed);
+                match repeat_state(&alert) {
+                    Some(state) => index.insert_repeating(
+                        alert.id,
+                        alert.symbol,
+                        alert.target,
+                        alert.condition,
+                        armed,
+                        state,
+                    ),
+                    None => {
+                        index.insert(alert.id, alert.symbol, alert.target, alert.condition, armed)
+                    }
+                }
             }
         }
         self.notify_symbols();
@@ -155,7 +168,7 @@ impl Matcher {
             (outcome, gone)
         };
         let fired = outcome.fired.len();
-        if fired > 0 || !outcome.resolved.is_empty() {
+        if !outcome.is_empty() {
             let _ = self.work.send(Work::Trade(outcome));
         }
         if symbol_gone {
@@ -188,4 +201,24 @@ impl Matcher {
     pub fn watch_symbols(&self) -> watch::Receiver<u64> {
         self.symbols_changed.subscribe()
     }
+}
+
+/// A repeating alert's rule and progress as stored, in the index's terms; `None` for a one-shot
+/// alert.
+fn repeat_state(alert: &Alert) -> Option<RepeatState> {
+    let repeat = alert.repeat?;
+    let phase = match (alert.awaiting_reset, alert.cooldown_until) {
+        (true, until) => RepeatPhase::Resetting {
+            cooldown_until: until.unwrap_or(i64::MIN),
+        },
+        (false, Some(until)) if alert.fire_count > 0 => RepeatPhase::Cooling { until },
+        _ => RepeatPhase::Armed,
+    };
+    Some(RepeatState {
+        reset_below: repeat.rearm.reset_below(alert.target),
+        reset_above: repeat.rearm.reset_above(alert.target),
+        cooldown_ms: repeat.cooldown_ms,
+        fire_count: alert.fire_count,
+        phase,
+    })
 }

@@ -1,6 +1,7 @@
-//! Commits fires: each fired alert becomes `triggered` and gets its outbox row in one SQLite
-//! transaction. The `status = 'created'` guard makes a repeated fire a no-op, so an alert fires
-//! at most once even across duplicate trades and restarts.
+//! Commits fires: each fired alert becomes `triggered` (or, repeating, counts the fire and waits
+//! for its re-arm) and gets its outbox rows in one SQLite transaction. The store's guards (still
+//! `created`; for a repeating alert, still at the count before the fire) make a repeated fire a
+//! no-op, so a crossing fires at most once even across duplicate trades and restarts.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -74,17 +75,19 @@ async fn commit(
 ) -> Result<(), Vec<Work>> {
     let mut fired = Vec::new();
     let mut resolved = Vec::new();
+    let mut rearmed = Vec::new();
     let mut cursors = Vec::new();
     for work in &batch {
         match work {
             Work::Trade(outcome) => {
                 fired.extend(outcome.fired.iter().cloned());
                 resolved.extend(outcome.resolved.iter().copied());
+                rearmed.extend(outcome.rearmed.iter().copied());
             }
             Work::Cursors(list) => cursors.extend(list.iter().cloned()),
         }
     }
-    match store.apply_fires(fired, resolved, cursors).await {
+    match store.apply_fires(fired, resolved, rearmed, cursors).await {
         Ok(committed) => {
             on_commit(committed);
             Ok(())

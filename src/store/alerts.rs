@@ -10,12 +10,13 @@ use super::{Store, StoreError};
 use crate::clock::now_millis;
 use crate::domain::{
     Alert, AlertEdit, AlertId, ChannelId, ChannelKind, Condition, Delivery, DeliveryStatus,
-    NewAlert, Price, Status, Symbol, UserId,
+    Distance, NewAlert, Price, Repeat, Status, Symbol, UserId,
 };
 
 /// An alert's own columns, as `alert_from_row` reads them.
 pub(super) const COLUMNS: &str = "id, user_id, symbol, target_price, condition, status, \
-    created_at, triggered_at, triggered_price, channels, note, armed_at";
+    created_at, triggered_at, triggered_price, channels, note, armed_at, repeat_rearm, \
+    repeat_cooldown_ms, fire_count, awaiting_reset, cooldown_until";
 
 /// Which of a user's alerts to list. `status: None` means every alert that is not deleted.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -56,8 +57,8 @@ impl Store {
             let now = now_millis();
             tx.prepare_cached(
                 "INSERT INTO alerts (user_id, symbol, target_price, condition, status, created_at,
-                                     armed_at, channels, note)
-                 VALUES (?1, ?2, ?3, ?4, 'created', ?5, ?5, ?6, ?7)",
+                                     armed_at, channels, note, repeat_rearm, repeat_cooldown_ms)
+                 VALUES (?1, ?2, ?3, ?4, 'created', ?5, ?5, ?6, ?7, ?8, ?9)",
             )?
             .execute(params![
                 user.0,
@@ -66,7 +67,9 @@ impl Store {
                 new.condition.as_str(),
                 now,
                 channels_json(&channels),
-                new.note
+                new.note,
+                new.repeat.map(|r| r.rearm.to_string()),
+                new.repeat.map(|r| r.cooldown_ms),
             ])?;
             let id = tx.last_insert_rowid();
             Ok(Alert {
@@ -82,6 +85,10 @@ impl Store {
                 triggered_price: None,
                 channels,
                 note: new.note,
+                repeat: new.repeat,
+                fire_count: 0,
+                awaiting_reset: false,
+                cooldown_until: None,
                 deliveries: Vec::new(),
             })
         })
@@ -122,11 +129,16 @@ impl Store {
             new.condition = edit.condition.unwrap_or(old.condition);
             new.note = edit.note.unwrap_or_else(|| old.note.clone());
             new.channels = channels;
+            new.repeat = edit.repeat.unwrap_or(old.repeat);
             new.armed_at = now_millis().max(old.armed_at + 1);
+            // A new definition starts armed: no re-arm to wait for, no cooldown.
+            new.awaiting_reset = false;
+            new.cooldown_until = None;
             tx.prepare_cached(
                 "UPDATE alerts SET target_price = ?1, condition = ?2, note = ?3, channels = ?4,
-                                   armed_at = ?5
-                 WHERE id = ?6",
+                                   armed_at = ?5, repeat_rearm = ?6, repeat_cooldown_ms = ?7,
+                                   awaiting_reset = 0, cooldown_until = NULL
+                 WHERE id = ?8",
             )?
             .execute(params![
                 new.target.to_string(),
@@ -134,6 +146,8 @@ impl Store {
                 new.note,
                 channels_json(&new.channels),
                 new.armed_at,
+                new.repeat.map(|r| r.rearm.to_string()),
+                new.repeat.map(|r| r.cooldown_ms),
                 id.0
             ])?;
             Ok(Some((old, new)))
@@ -284,8 +298,27 @@ pub(super) fn alert_from_row(row: &Row<'_>) -> rusqlite::Result<Alert> {
             .collect(),
         note: row.get(10)?,
         armed_at: row.get(11)?,
+        repeat: repeat_from_columns(row.get(12)?, row.get(13)?)
+            .map_err(|_| bad_column(12, "repeat_rearm"))?,
+        fire_count: row.get(14)?,
+        awaiting_reset: row.get(15)?,
+        cooldown_until: row.get(16)?,
         deliveries: Vec::new(),
     })
+}
+
+fn repeat_from_columns(
+    rearm: Option<String>,
+    cooldown_ms: Option<i64>,
+) -> Result<Option<Repeat>, String> {
+    rearm
+        .map(|text| {
+            Ok(Repeat {
+                rearm: Distance::parse(&text)?,
+                cooldown_ms: cooldown_ms.unwrap_or(0),
+            })
+        })
+        .transpose()
 }
 
 /// Fills in each alert's latest fire's deliveries: one query for the lot.

@@ -7,12 +7,13 @@ use rusqlite::params;
 use super::alerts::{alert_from_row, COLUMNS};
 use super::{Store, StoreError};
 use crate::clock::now_millis;
-use crate::domain::{Alert, Cursor, Fired, Resolved, Symbol, UserId};
+use crate::domain::{Alert, Cursor, Fired, Rearmed, Resolved, Symbol, UserId};
 
 /// What a fire transaction changed.
 #[derive(Debug, Default)]
 pub struct Committed {
-    /// Alerts that became `triggered` now (a repeated fire is not here).
+    /// Fires recorded now: one-shot alerts that became `triggered` and fires of repeating
+    /// alerts (a fire replayed after a restart is not here).
     pub triggered: Vec<Fired>,
     /// Owners whose alerts changed.
     pub users: Vec<UserId>,
@@ -38,13 +39,15 @@ impl Store {
         .await
     }
 
-    /// In one transaction: marks fired alerts triggered (only those still `created`), records
-    /// each fire with one outbox row (delivery) per channel, and records resolved conditions and
-    /// stream cursors.
+    /// In one transaction: marks fired one-shot alerts triggered (only those still `created`)
+    /// and counts the fires of repeating ones (each only at the count before it, and then
+    /// waiting for its re-arm), records each fire with one outbox row (delivery) per channel,
+    /// and records resolved conditions, re-arms and stream cursors.
     pub async fn apply_fires(
         &self,
         fired: Vec<Fired>,
         resolved: Vec<Resolved>,
+        rearmed: Vec<Rearmed>,
         cursors: Vec<Cursor>,
     ) -> Result<Committed, StoreError> {
         self.write(move |tx| {
@@ -52,8 +55,17 @@ impl Store {
             let mut users = BTreeSet::new();
             let mut triggered = Vec::new();
             let mut trigger = tx.prepare_cached(
-                "UPDATE alerts SET status = 'triggered', triggered_at = ?1, triggered_price = ?2
-                 WHERE id = ?3 AND status = 'created' AND armed_at = ?4",
+                "UPDATE alerts SET status = 'triggered', triggered_at = ?1, triggered_price = ?2,
+                                   fire_count = fire_count + 1
+                 WHERE id = ?3 AND status = 'created' AND armed_at = ?4
+                     AND repeat_rearm IS NULL",
+            )?;
+            let mut repeat = tx.prepare_cached(
+                "UPDATE alerts SET triggered_at = ?1, triggered_price = ?2, fire_count = ?5,
+                                   awaiting_reset = 1,
+                                   cooldown_until = ?1 + coalesce(repeat_cooldown_ms, 0)
+                 WHERE id = ?3 AND status = 'created' AND armed_at = ?4
+                     AND repeat_rearm IS NOT NULL AND fire_count = ?5 - 1",
             )?;
             let mut record = tx.prepare_cached(
                 "INSERT INTO fires (alert_id, price, fired_at, created_at) VALUES (?1, ?2, ?3, ?4)",
@@ -69,7 +81,16 @@ impl Store {
             )?;
             for fire in &fired {
                 let price = fire.price.to_string();
-                let changed = trigger.execute(params![fire.time, price, fire.id.0, fire.armed_at])?;
+                let changed = match fire.repeat {
+                    None => trigger.execute(params![fire.time, price, fire.id.0, fire.armed_at])?,
+                    Some(count) => repeat.execute(params![
+                        fire.time,
+                        price,
+                        fire.id.0,
+                        fire.armed_at,
+                        count
+                    ])?,
+                };
                 if changed == 1 {
                     record.execute(params![fire.id.0, price, fire.time, now])?;
                     let fire_id = tx.last_insert_rowid();
@@ -86,6 +107,18 @@ impl Store {
             )?;
             for r in &resolved {
                 let mut rows = resolve.query(params![r.condition.as_str(), r.id.0, r.armed_at])?;
+                if let Some(row) = rows.next()? {
+                    users.insert(UserId(row.get(0)?));
+                }
+            }
+            let mut rearm = tx.prepare_cached(
+                "UPDATE alerts SET awaiting_reset = 0
+                 WHERE id = ?1 AND status = 'created' AND armed_at = ?2 AND fire_count = ?3
+                     AND awaiting_reset = 1
+                 RETURNING user_id",
+            )?;
+            for r in &rearmed {
+                let mut rows = rearm.query(params![r.id.0, r.armed_at, r.fire_count])?;
                 if let Some(row) = rows.next()? {
                     users.insert(UserId(row.get(0)?));
                 }
@@ -199,6 +232,7 @@ mod tests {
             condition: Condition::Cross,
             channels: Vec::new(),
             note: None,
+            repeat: None,
         };
         let old = store.create_alert(user, new, 10).await.unwrap();
         let edit = AlertEdit {
@@ -214,6 +248,7 @@ mod tests {
             symbol: old.symbol.clone(),
             price: price("100"),
             time: edited.armed_at + 5,
+            repeat: None,
         };
         let resolve = |armed_at| Resolved {
             id: old.id,
@@ -224,6 +259,7 @@ mod tests {
             .apply_fires(
                 vec![fire(old.armed_at)],
                 vec![resolve(old.armed_at)],
+                vec![],
                 vec![],
             )
             .await
@@ -236,7 +272,7 @@ mod tests {
         );
 
         let current = store
-            .apply_fires(vec![fire(edited.armed_at)], vec![], vec![])
+            .apply_fires(vec![fire(edited.armed_at)], vec![], vec![], vec![])
             .await
             .unwrap();
         assert_eq!(current.triggered.len(), 1);

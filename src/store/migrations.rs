@@ -208,6 +208,17 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE alerts ADD COLUMN armed_at INTEGER NOT NULL DEFAULT 0;
     UPDATE alerts SET armed_at = created_at;
     ",
+    // 7 → 8: repeating alerts: the re-arm distance (`250` or `0.5%`) and cooldown, and each
+    // alert's count of fires and re-arm progress (a fired repeating alert waits for a trade past
+    // its distance, then for `cooldown_until`).
+    "
+    ALTER TABLE alerts ADD COLUMN repeat_rearm TEXT;
+    ALTER TABLE alerts ADD COLUMN repeat_cooldown_ms INTEGER;
+    ALTER TABLE alerts ADD COLUMN fire_count INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE alerts ADD COLUMN awaiting_reset INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE alerts ADD COLUMN cooldown_until INTEGER;
+    UPDATE alerts SET fire_count = (SELECT COUNT(*) FROM fires WHERE fires.alert_id = alerts.id);
+    ",
 ];
 
 /// The schema version this build writes and understands.

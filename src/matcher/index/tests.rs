@@ -255,6 +255,7 @@ fn an_alert_armed_late_sees_the_trades_since_its_creation() {
         price(110),
         Condition::Above,
         armed(10),
+        None,
     );
     assert_eq!(out.fired.len(), 1);
     assert_eq!((out.fired[0].price, out.fired[0].time), (price(120), 10));
@@ -270,6 +271,7 @@ fn an_alert_armed_late_sees_the_trades_since_its_creation() {
         price(200),
         Condition::Cross,
         armed(12),
+        None,
     );
     assert!(late.fired.is_empty());
     assert_eq!(
@@ -304,6 +306,7 @@ fn an_alert_armed_just_after_its_symbols_last_one_fired_still_sees_the_trade_bet
         price(200),
         Condition::Above,
         armed(20),
+        None,
     );
     assert_eq!(out.fired.len(), 1, "the trade at 25 crossed it");
     assert_eq!(out.fired[0].time, 25);
@@ -337,6 +340,7 @@ fn an_alert_armed_seconds_late_on_a_busy_symbol_still_sees_the_crossing() {
         price(100),
         Condition::Below,
         armed(1000),
+        None,
     );
     assert_eq!(out.fired.len(), 1, "the crossing trade was remembered");
     assert_eq!(out.fired[0].time, 1100);
@@ -365,4 +369,193 @@ fn remembered_trades_are_bounded_and_what_was_forgotten_is_known() {
     }
     assert!(index.forgot_since("BTCUSDT", 999));
     assert!(!index.forgot_since("BTCUSDT", 1_000_000));
+}
+
+/// A repeating alert as the property test draws it: `(id, target, condition, created, rearm
+/// distance, cooldown)`, all in units and ticks.
+type RepeatingSpec = (i64, u64, Condition, i64, u64, i64);
+
+/// The repeat rule, written the slow and obvious way: every fire `(id, price, time)` in trade
+/// order. A fired alert fires again only after a later trade at or past target ∓ distance **and**
+/// at a trade at least `cooldown` after the fire.
+fn repeat_oracle(alerts: &[RepeatingSpec], trades: &[(u64, i64)]) -> Vec<(i64, u64, i64)> {
+    let mut fires = Vec::new();
+    for &(id, target, condition, created, distance, cooldown) in alerts {
+        let mut side = condition;
+        let mut last_fire: Option<i64> = None;
+        let mut reset = false;
+        for &(p, t) in trades.iter().filter(|(_, t)| *t >= created) {
+            let ready = match last_fire {
+                None => true,
+                Some(f) => reset && t >= f + cooldown,
+            };
+            let crosses = match side {
+                Condition::Above => p >= target,
+                Condition::Below => p <= target,
+                Condition::Cross => p == target,
+            };
+            if ready && crosses {
+                fires.push((id, p, t));
+                last_fire = Some(t);
+                reset = false;
+                continue;
+            }
+            if last_fire.is_none() {
+                if side == Condition::Cross {
+                    side = if p < target {
+                        Condition::Above
+                    } else {
+                        Condition::Below
+                    };
+                }
+                continue;
+            }
+            let low = target.checked_sub(distance).is_some_and(|low| p <= low);
+            let high = p >= target + distance;
+            if !reset && (low || high) {
+                match side {
+                    Condition::Above if low => reset = true,
+                    Condition::Below if high => reset = true,
+                    Condition::Cross => {
+                        side = if low {
+                            Condition::Above
+                        } else {
+                            Condition::Below
+                        };
+                        reset = true;
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    fires.sort_by_key(|&(id, _, t)| (t, id));
+    fires
+}
+
+fn repeat_state(distance: u64, target: u64, cooldown: i64) -> RepeatState {
+    RepeatState {
+        reset_below: target.checked_sub(distance),
+        reset_above: target + distance,
+        cooldown_ms: cooldown,
+        fire_count: 0,
+        phase: RepeatPhase::Armed,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Repeating alerts, with one-shot ones beside them, fire exactly what the oracle says: a
+    /// wobble around the target inside the re-arm distance never fires again, and neither does
+    /// a crossing inside the cooldown. Halfway, the index is rebuilt from what a store would
+    /// have recorded (fire counts, re-arms, cooldown ends), as after a restart.
+    #[test]
+    fn repeating_alerts_fire_exactly_what_the_oracle_fires(
+        alerts in prop::collection::vec((90u64..110, condition(), 0i64..20, 1u64..8, 0i64..12), 0..30),
+        one_shots in prop::collection::vec((90u64..110, condition(), 0i64..20), 0..10),
+        steps in prop::collection::vec(85u64..115, 0..120),
+        restart_at in 0usize..120,
+    ) {
+        let btc = sym("BTCUSDT");
+        let alerts: Vec<RepeatingSpec> = alerts
+            .into_iter()
+            .enumerate()
+            .map(|(i, (target, c, created, d, cool))| (i as i64 + 1, target, c, created, d, cool))
+            .collect();
+        let one_shots: Vec<(i64, u64, Condition, i64)> = one_shots
+            .into_iter()
+            .enumerate()
+            .map(|(i, (target, c, created))| (1000 + i as i64, target, c, created))
+            .collect();
+        let trades: Vec<(u64, i64)> = steps.into_iter().enumerate().map(|(t, p)| (p, t as i64)).collect();
+
+        let mut index = Index::default();
+        for &(id, target, c, created, d, cool) in &alerts {
+            index.insert_repeating(AlertId(id), btc.clone(), price(target), c, armed(created), repeat_state(d, target, cool));
+        }
+        for &(id, target, c, created) in &one_shots {
+            index.insert(AlertId(id), btc.clone(), price(target), c, armed(created));
+        }
+        // What a store would keep: per repeating alert, its side, fire count, whether it waits
+        // for its re-arm, and when its cooldown ends.
+        let mut kept: HashMap<i64, (Condition, u32, bool, Option<i64>)> =
+            alerts.iter().map(|a| (a.0, (a.2, 0, false, None))).collect();
+        let mut one_shots_fired = HashMap::new();
+        let mut one_shot_sides: HashMap<i64, Condition> = one_shots.iter().map(|a| (a.0, a.2)).collect();
+        let mut got = Vec::new();
+        for (i, &(p, t)) in trades.iter().enumerate() {
+            if i == restart_at {
+                let mut fresh = Index::default();
+                for &(id, target, _, created, d, cool) in &alerts {
+                    let (side, count, waiting, until) = kept[&id];
+                    let phase = match (waiting, until) {
+                        (true, until) => RepeatPhase::Resetting { cooldown_until: until.unwrap_or(i64::MIN) },
+                        (false, Some(until)) => RepeatPhase::Cooling { until },
+                        _ => RepeatPhase::Armed,
+                    };
+                    let state = RepeatState { fire_count: count, phase, ..repeat_state(d, target, cool) };
+                    fresh.insert_repeating(AlertId(id), btc.clone(), price(target), side, armed(created), state);
+                }
+                for &(id, target, _, created) in &one_shots {
+                    if !one_shots_fired.contains_key(&id) {
+                        fresh.insert(AlertId(id), btc.clone(), price(target), one_shot_sides[&id], armed(created));
+                    }
+                }
+                index = fresh;
+            }
+            let out = index.on_trade(&btc, price(p), t);
+            for r in &out.resolved {
+                if let Some(k) = kept.get_mut(&r.id.0) {
+                    k.0 = r.condition;
+                } else {
+                    one_shot_sides.insert(r.id.0, r.condition);
+                }
+            }
+            for f in &out.fired {
+                if let Some(k) = kept.get_mut(&f.id.0) {
+                    prop_assert_eq!(f.repeat, Some(k.1 + 1), "fires count up one at a time");
+                    let cool = alerts.iter().find(|a| a.0 == f.id.0).unwrap().5;
+                    *k = (k.0, k.1 + 1, true, Some(t + cool));
+                    got.push((f.id.0, f.price.units(), f.time));
+                } else {
+                    prop_assert_eq!(f.repeat, None);
+                    prop_assert!(one_shots_fired.insert(f.id.0, (f.price.units(), f.time)).is_none(), "fired twice");
+                }
+            }
+            for r in &out.rearmed {
+                let k = kept.get_mut(&r.id.0).unwrap();
+                prop_assert_eq!(r.fire_count, k.1);
+                k.2 = false;
+            }
+        }
+        got.sort_by_key(|&(id, _, t)| (t, id));
+        prop_assert_eq!(got, repeat_oracle(&alerts, &trades));
+        prop_assert_eq!(one_shots_fired, oracle(&one_shots, &trades));
+        prop_assert_eq!(index.len(), alerts.len() + one_shots.len() - oracle(&one_shots, &trades).len());
+    }
+}
+
+#[test]
+fn a_wobble_inside_the_rearm_distance_fires_once() {
+    let mut index = Index::default();
+    let btc = sym("BTCUSDT");
+    index.insert_repeating(
+        AlertId(1),
+        btc.clone(),
+        price(100),
+        Condition::Above,
+        armed(0),
+        repeat_state(5, 100, 0),
+    );
+    let fired_at =
+        |index: &mut Index, p: u64, t: i64| index.on_trade(&btc, price(p), t).fired.len();
+    assert_eq!(fired_at(&mut index, 100, 1), 1);
+    for (t, p) in [99, 101, 96, 100, 104, 96].into_iter().enumerate() {
+        assert_eq!(fired_at(&mut index, p, 2 + t as i64), 0, "wobble {p} fired");
+    }
+    let out = index.on_trade(&btc, price(95), 10);
+    assert_eq!(out.rearmed.len(), 1);
+    assert_eq!(fired_at(&mut index, 100, 11), 1);
+    assert_eq!(index.len(), 1);
 }
