@@ -223,8 +223,14 @@ impl FakeExchange {
 
     /// Records a trade and sends it to every subscriber. Returns its aggregate id.
     pub fn trade(&self, symbol: &str, price: &str) -> u64 {
+        self.trade_at(symbol, price, now_ms())
+    }
+
+    /// Like `trade`, at a chosen trade time (milliseconds since the epoch): what a repeating
+    /// alert's cooldown is measured in.
+    pub fn trade_at(&self, symbol: &str, price: &str, time: i64) -> u64 {
         let mut state = self.inner.state.lock().unwrap();
-        let rec = state.record(symbol, price, now_ms());
+        let rec = state.record(symbol, price, time);
         let stream = stream_of(symbol);
         let frame = trade_frame(symbol, &rec);
         for c in state.clients.iter().filter(|c| c.streams.contains(&stream)) {
