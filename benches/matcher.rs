@@ -63,6 +63,7 @@ fn alert_over(i: usize, symbols: usize) -> Alert {
         fire_count: 0,
         awaiting_reset: false,
         cooldown_until: None,
+        last_trade_id: None,
         deliveries: Vec::new(),
     }
 }
@@ -99,7 +100,7 @@ fn run(matcher: &Matcher, frames: &[String], count: usize) -> (Duration, usize) 
     let mut fired = 0;
     for i in 0..count {
         if let Some(Ok(t)) = decode_trade(frames[i % frames.len()].as_bytes()) {
-            fired += matcher.on_trade(t.symbol, t.price, t.time);
+            fired += matcher.on_trade(t.symbol, t.price, t.time, t.agg_id);
         }
     }
     (started.elapsed(), fired)

@@ -1,5 +1,7 @@
 //! Crash safety of the real binary: it is killed with SIGKILL at random moments while alerts are
-//! being created and trades cross them, restarted each time, and the database is checked.
+//! being created and trades cross them, restarted each time, and the database is checked. A
+//! quarter of the alerts repeat (re-arm 5 away from the target): each of their fires is one
+//! crossing after a reset, none lost and none twice.
 //! Run by `.ci/run` (`cargo test --release --test crash -- --ignored`); slow for plain `cargo test`.
 
 mod common;
@@ -59,6 +61,10 @@ struct Row {
     created_at: i64,
     triggered_price: Option<String>,
     triggered_at: Option<i64>,
+    /// Re-arms this far back from the target after each fire; `None`: one-shot.
+    rearm: Option<f64>,
+    /// Its fires as recorded: (price, time), oldest first.
+    fires: Vec<(f64, i64)>,
 }
 
 fn rows(dir: &std::path::Path) -> (HashMap<i64, Row>, HashMap<i64, i64>) {
@@ -69,7 +75,7 @@ fn rows(dir: &std::path::Path) -> (HashMap<i64, Row>, HashMap<i64, i64>) {
     assert_eq!(ok, "ok", "database corrupted");
     let mut stmt = conn
         .prepare(
-            "SELECT id, symbol, target_price, condition, status, created_at, triggered_price, triggered_at FROM alerts",
+            "SELECT id, symbol, target_price, condition, status, created_at, triggered_price, triggered_at, repeat_rearm FROM alerts",
         )
         .unwrap();
     let alerts = stmt
@@ -86,12 +92,28 @@ fn rows(dir: &std::path::Path) -> (HashMap<i64, Row>, HashMap<i64, i64>) {
                     created_at: r.get(5)?,
                     triggered_price: r.get(6)?,
                     triggered_at: r.get(7)?,
+                    rearm: r.get::<_, Option<String>>(8)?.map(|d| d.parse().unwrap()),
+                    fires: Vec::new(),
                 },
             ))
         })
         .unwrap()
-        .collect::<Result<HashMap<_, _>, _>>()
+        .collect::<Result<HashMap<i64, Row>, _>>()
         .unwrap();
+    let mut alerts = alerts;
+    let mut stmt = conn
+        .prepare("SELECT alert_id, price, fired_at FROM fires ORDER BY id")
+        .unwrap();
+    let fires = stmt
+        .query_map([], |r| {
+            let price: String = r.get(1)?;
+            Ok((r.get::<_, i64>(0)?, price.parse().unwrap(), r.get(2)?))
+        })
+        .unwrap();
+    for fire in fires {
+        let (id, price, time) = fire.unwrap();
+        alerts.get_mut(&id).unwrap().fires.push((price, time));
+    }
     let mut stmt = conn
         .prepare("SELECT alert_id, COUNT(*) FROM deliveries GROUP BY alert_id")
         .unwrap();
@@ -120,6 +142,33 @@ fn expected_fire(ex: &FakeExchange, row: &Row) -> Option<(String, i64)> {
                 })
                 .map(|t| (t.price.clone(), t.time))
         })
+    })
+}
+
+/// Every fire a repeating alert should have had from the trades so far: a crossing, then one
+/// only after a trade at least `rearm` back on the other side.
+fn expected_repeats(ex: &FakeExchange, row: &Row, rearm: f64) -> Vec<(f64, i64)> {
+    ex.state(|st| {
+        let mut fires = Vec::new();
+        let mut ready = true;
+        for t in st.trades.get(&row.symbol).into_iter().flatten() {
+            if t.time < row.created_at {
+                continue;
+            }
+            let p: f64 = t.price.parse().unwrap();
+            let (crosses, reset) = if row.condition == "above" {
+                (p >= row.target, p <= row.target - rearm)
+            } else {
+                (p <= row.target, p >= row.target + rearm)
+            };
+            if ready && crosses {
+                fires.push((p, t.time));
+                ready = false;
+            } else if !ready && reset {
+                ready = true;
+            }
+        }
+        fires
     })
 }
 
@@ -175,7 +224,10 @@ async fn survives_sigkill_at_random_moments() {
                 let (alerts, _) = rows(dir.path());
                 let missing: Vec<i64> = alerts
                     .iter()
-                    .filter(|(_, r)| r.status == "created" && expected_fire(&ex, r).is_some())
+                    .filter(|(_, r)| match r.rearm {
+                        Some(d) => r.fires.len() < expected_repeats(&ex, r, d).len(),
+                        None => r.status == "created" && expected_fire(&ex, r).is_some(),
+                    })
                     .map(|(id, _)| *id)
                     .collect();
                 if missing.is_empty() {
@@ -264,7 +316,10 @@ async fn survives_sigkill_at_random_moments() {
                             (symbol, p[symbol] - offset, "below")
                         }
                     };
-                    let body = json!({"cryptocurrency": symbol, "target_price": format!("{target:.2}"), "condition": condition});
+                    let mut body = json!({"cryptocurrency": symbol, "target_price": format!("{target:.2}"), "condition": condition});
+                    if rand::rng().random_bool(0.25) {
+                        body["repeat"] = json!({"rearm": "5"});
+                    }
                     let sent = client
                         .post(format!("{base}/alerts/"))
                         .bearer_auth(&token)
@@ -317,7 +372,12 @@ async fn survives_sigkill_at_random_moments() {
 
     let (alerts, notes) = rows(dir.path());
     check_fires(&ex, &alerts, &notes);
-    let triggered = alerts.values().filter(|r| r.status == "triggered").count();
+    let triggered = alerts.values().map(|r| r.fires.len()).sum::<usize>();
+    let repeats: usize = alerts
+        .values()
+        .filter(|r| r.rearm.is_some())
+        .map(|r| r.fires.len())
+        .sum();
     let pending = {
         let conn = rusqlite::Connection::open(dir.path().join("pricealert.db")).unwrap();
         conn.query_row(
@@ -333,9 +393,9 @@ async fn survives_sigkill_at_random_moments() {
     );
     let trades: usize = ex.state(|st| st.trades.values().map(Vec::len).sum());
     eprintln!(
-        "crash test: {KILLS} SIGKILLs in {:?}; {} alerts acknowledged, {} stored, {triggered} triggered, \
-         each with exactly one delivery per channel (email + webhook); {trades} trades; \
-         integrity_check ok every round",
+        "crash test: {KILLS} SIGKILLs in {:?}; {} alerts acknowledged, {} stored, {triggered} fires \
+         ({repeats} of repeating alerts), each with exactly one delivery per channel (email + \
+         webhook); {trades} trades; integrity_check ok every round",
         started.elapsed(),
         acknowledged.lock().unwrap().len(),
         alerts.len(),
@@ -346,6 +406,24 @@ async fn survives_sigkill_at_random_moments() {
 /// delivery per channel (email and webhook); nothing else has a delivery.
 fn check_fires(ex: &FakeExchange, alerts: &HashMap<i64, Row>, notes: &HashMap<i64, i64>) {
     for (id, row) in alerts {
+        if let Some(rearm) = row.rearm {
+            // Recorded fires are the first of those due (the server may not have seen the
+            // latest trades yet), each with one delivery per channel.
+            let due = expected_repeats(ex, row, rearm);
+            assert!(
+                due.starts_with(&row.fires),
+                "repeating alert {id} ({} {}) fired {:?}, expected {due:?}",
+                row.condition,
+                row.target_text,
+                row.fires
+            );
+            assert_eq!(
+                notes.get(id).copied().unwrap_or(0),
+                2 * row.fires.len() as i64,
+                "repeating alert {id}: deliveries"
+            );
+            continue;
+        }
         if row.status == "triggered" {
             assert_eq!(
                 notes.get(id),

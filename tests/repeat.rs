@@ -68,13 +68,19 @@ async fn a_repeating_alert_fires_once_per_swing_and_never_in_its_cooldown() {
     let first = TestServer::wait_triggered(&mut events, id).await;
     assert_eq!(first.price.to_string(), "100");
     // It keeps watching, disarmed until the price is back at 90 or lower.
-    assert_eq!(fire_count(&alert(&s, &token, id).await), (1, false, "created"));
+    assert_eq!(
+        fire_count(&alert(&s, &token, id).await),
+        (1, false, "created")
+    );
     // A wobble inside the distance: up through the target again and again, never down to 90.
     for price in ["95", "105", "90.00000001", "101"] {
         ex.trade("BTCUSDT", price);
     }
     settle(&s, &ex, &mut events, &token, "150").await;
-    assert_eq!(fire_count(&alert(&s, &token, id).await), (1, false, "created"));
+    assert_eq!(
+        fire_count(&alert(&s, &token, id).await),
+        (1, false, "created")
+    );
 
     // Its progress is kept across a restart: still waiting for the reset, so a crossing past
     // the cooldown does not fire it either.
@@ -85,13 +91,19 @@ async fn a_repeating_alert_fires_once_per_swing_and_never_in_its_cooldown() {
     ex.wait_subscribed("BTCUSDT").await;
     ex.trade_at("BTCUSDT", "120", first.time + 60_000);
     settle(&s, &ex, &mut events, &token, "160").await;
-    assert_eq!(fire_count(&alert(&s, &token, id).await), (1, false, "created"));
+    assert_eq!(
+        fire_count(&alert(&s, &token, id).await),
+        (1, false, "created")
+    );
 
     // Reset at 90, then a crossing inside the minute's cooldown: still nothing.
     ex.trade("BTCUSDT", "90");
     ex.trade("BTCUSDT", "130");
     settle(&s, &ex, &mut events, &token, "170").await;
-    assert_eq!(fire_count(&alert(&s, &token, id).await), (1, false, "created"));
+    assert_eq!(
+        fire_count(&alert(&s, &token, id).await),
+        (1, false, "created")
+    );
     // The first crossing a minute after the fire (in trade time) fires it again.
     ex.trade_at("BTCUSDT", "100.5", first.time + 60_000);
     let second = TestServer::wait_triggered(&mut events, id).await;
@@ -150,30 +162,46 @@ async fn a_reset_and_a_crossing_during_a_disconnect_are_recovered() {
 async fn repeat_rules_are_checked() {
     let s = TestServer::start().await;
     let token = s.user("rob").await;
-    let make = |repeat: Value| {
-        json!({"cryptocurrency": "BTCUSDT", "target_price": "100", "condition": "above", "repeat": repeat})
-    };
+    let make = |repeat: Value| json!({"cryptocurrency": "BTCUSDT", "target_price": "100", "condition": "above", "repeat": repeat});
     for (repeat, status, says) in [
         (json!({"rearm": "0"}), StatusCode::BAD_REQUEST, "rearm"),
         (json!({"rearm": "100%"}), StatusCode::BAD_REQUEST, "rearm"),
         (json!({"rearm": "abc"}), StatusCode::BAD_REQUEST, "rearm"),
         (json!({"rearm": 5}), StatusCode::BAD_REQUEST, "rearm"),
         (json!({}), StatusCode::BAD_REQUEST, "rearm"),
-        (json!({"rearm": "5", "cooldown": "5 min"}), StatusCode::BAD_REQUEST, "cooldown"),
-        (json!({"rearm": "5", "cooldown": null}), StatusCode::BAD_REQUEST, "cooldown"),
+        (
+            json!({"rearm": "5", "cooldown": "5 min"}),
+            StatusCode::BAD_REQUEST,
+            "cooldown",
+        ),
+        (
+            json!({"rearm": "5", "cooldown": null}),
+            StatusCode::BAD_REQUEST,
+            "cooldown",
+        ),
         // Waiting for a rise to 100, it could only re-arm at 0 or below.
-        (json!({"rearm": "100"}), StatusCode::UNPROCESSABLE_ENTITY, "never re-arm"),
+        (
+            json!({"rearm": "100"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "never re-arm",
+        ),
     ] {
         let (got, body) = s.create_alert_status(&token, make(repeat.clone())).await;
         assert_eq!(got, status, "{repeat}: {body}");
         assert_error_shape(&body);
-        assert!(body["error"].as_str().unwrap().contains(says), "{repeat}: {body}");
+        assert!(
+            body["error"].as_str().unwrap().contains(says),
+            "{repeat}: {body}"
+        );
     }
     let (_, listed) = s.get("/alerts/", &token).await;
     assert_eq!(listed["count"], 0, "nothing half-written");
     // null is a one-shot alert; editing turns it into a repeating one and back.
     let one = s.create_alert(&token, make(Value::Null)).await;
-    assert_eq!((&one["repeat"], &one["fire_count"]), (&Value::Null, &json!(0)));
+    assert_eq!(
+        (&one["repeat"], &one["fire_count"]),
+        (&Value::Null, &json!(0))
+    );
     let path = format!("/alerts/{}/", one["id"]);
     let (status, edited) = s
         .call(
@@ -184,9 +212,17 @@ async fn repeat_rules_are_checked() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{edited}");
-    assert_eq!(edited["repeat"], json!({"rearm": "0.5%", "cooldown": "15m"}));
+    assert_eq!(
+        edited["repeat"],
+        json!({"rearm": "0.5%", "cooldown": "15m"})
+    );
     let (status, edited) = s
-        .call(reqwest::Method::PATCH, &path, Some(&token), Some(json!({"target_price": "50"})))
+        .call(
+            reqwest::Method::PATCH,
+            &path,
+            Some(&token),
+            Some(json!({"target_price": "50"})),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{edited}");
     let (status, body) = s
@@ -199,7 +235,12 @@ async fn repeat_rules_are_checked() {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     let (_, edited) = s
-        .call(reqwest::Method::PATCH, &path, Some(&token), Some(json!({"repeat": null})))
+        .call(
+            reqwest::Method::PATCH,
+            &path,
+            Some(&token),
+            Some(json!({"repeat": null})),
+        )
         .await;
     assert_eq!(edited["repeat"], Value::Null);
 }

@@ -162,6 +162,8 @@ pub struct Alert {
     pub awaiting_reset: bool,
     /// A repeating alert's latest fire plus its cooldown: it does not fire before then.
     pub cooldown_until: Option<i64>,
+    /// The aggregate id of the trade behind a repeating alert's latest fire or re-arm.
+    pub last_trade_id: Option<u64>,
     /// Each channel's delivery of the latest fire; empty before it fired.
     pub deliveries: Vec<Delivery>,
 }

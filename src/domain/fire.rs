@@ -16,6 +16,8 @@ pub struct Fired {
     pub price: Price,
     /// The trade's time, milliseconds since the epoch.
     pub time: i64,
+    /// The trade's aggregate id.
+    pub trade: u64,
     /// For a repeating alert, its count of fires with this one: the store applies a fire only
     /// to the alert at the count before it, so a fire replayed after a restart is a no-op and
     /// fires apply in order. `None` for a one-shot alert.
@@ -29,6 +31,8 @@ pub struct Rearmed {
     pub id: AlertId,
     pub armed_at: i64,
     pub fire_count: u32,
+    /// The aggregate id of the trade that re-armed it.
+    pub trade: u64,
 }
 
 /// A `cross` alert whose side the first price decided.

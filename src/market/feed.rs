@@ -143,7 +143,7 @@ impl Feed {
     fn apply(prices: &Prices, matcher: &Matcher, state: &mut SymbolState, trade: &Trade) {
         tracing::trace!(symbol = %trade.symbol, id = trade.agg_id, time = trade.time, "apply");
         prices.update(&trade.symbol, trade.price, trade.time);
-        matcher.on_trade(&trade.symbol, trade.price, trade.time);
+        matcher.on_trade(&trade.symbol, trade.price, trade.time, trade.agg_id);
         state.last_id = trade.agg_id;
         state.last_time = trade.time;
         state.dirty = true;

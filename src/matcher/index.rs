@@ -40,6 +40,10 @@ pub struct RepeatState {
     /// Fires so far.
     pub fire_count: u32,
     pub phase: RepeatPhase,
+    /// The aggregate trade id of its latest fire or re-arm: trades up to it made its state what
+    /// it is, so when they come again (replayed after a restart, whose saved stream position
+    /// lags behind) they change nothing.
+    pub after_trade: Option<u64>,
 }
 
 /// A repeating alert in its book.
@@ -64,7 +68,7 @@ struct Book {
     max_below: Option<u64>,
     /// The last trades on this symbol, so an alert armed a moment after its creation still sees
     /// the trades that arrived in between (its row is committed before it reaches the index).
-    recent: VecDeque<(Price, i64)>,
+    recent: VecDeque<(Price, i64, u64)>,
     /// Time of the newest trade no longer in `recent` (i64::MIN: none forgotten yet).
     forgotten_until: i64,
     /// Every repeating alert's state, by id; while `Armed` it also sits in `above`, `below`
@@ -167,10 +171,18 @@ impl Book {
         }
     }
 
+    /// Whether trade `trade` is one that repeating alert `id` already took into account.
+    fn seen_by(&self, id: i64, trade: u64) -> bool {
+        self.repeats
+            .get(&id)
+            .is_some_and(|r| r.state.after_trade.is_some_and(|after| trade <= after))
+    }
+
     /// A repeating alert `id` fired: it waits for its reset. Returns its count of fires.
-    fn fired_repeating(&mut self, id: i64, time: i64) -> Option<u32> {
+    fn fired_repeating(&mut self, id: i64, time: i64, trade: u64) -> Option<u32> {
         let r = self.repeats.get_mut(&id)?;
         r.state.fire_count = r.state.fire_count.saturating_add(1);
+        r.state.after_trade = Some(trade);
         r.state.phase = RepeatPhase::Resetting {
             cooldown_until: time.saturating_add(r.state.cooldown_ms),
         };
@@ -181,13 +193,16 @@ impl Book {
 
     /// A trade at `time` reached repeating alert `id`'s reset price, watching for `side`
     /// next: it re-arms now, or once its cooldown ends.
-    fn reset(&mut self, id: i64, side: Condition, time: i64, out: &mut TradeOutcome) {
+    fn reset(&mut self, id: i64, side: Condition, time: i64, trade: u64, out: &mut TradeOutcome) {
         let Some(r) = self.repeats.get(&id).copied() else {
             return;
         };
         let RepeatPhase::Resetting { cooldown_until } = r.state.phase else {
             return;
         };
+        if r.state.after_trade.is_some_and(|after| trade <= after) {
+            return;
+        }
         // A cross alert that fired on its first trade waited on both sides: the side it
         // reset on decides which way it watches now.
         self.unplace(id, &r);
@@ -207,7 +222,11 @@ impl Book {
         };
         let r = Repeating {
             side,
-            state: RepeatState { phase, ..r.state },
+            state: RepeatState {
+                phase,
+                after_trade: Some(trade),
+                ..r.state
+            },
             ..r
         };
         self.repeats.insert(id, r);
@@ -216,6 +235,7 @@ impl Book {
             id: AlertId(id),
             armed_at: r.armed.armed_at,
             fire_count: r.state.fire_count,
+            trade,
         });
     }
 }
@@ -364,13 +384,13 @@ impl Index {
         armed: Armed,
         repeat: Option<RepeatState>,
     ) -> TradeOutcome {
-        let missed: Vec<(Price, i64)> = self
+        let missed: Vec<(Price, i64, u64)> = self
             .books
             .get(symbol.as_str())
             .map(|b| {
                 b.recent
                     .iter()
-                    .filter(|(_, t)| *t >= armed.armed_at)
+                    .filter(|(_, t, _)| *t >= armed.armed_at)
                     .copied()
                     .collect()
             })
@@ -391,8 +411,8 @@ impl Index {
             None => scratch.insert(id, symbol.clone(), target, condition, armed),
         }
         let mut outcome = TradeOutcome::default();
-        for (price, time) in missed {
-            outcome.extend(scratch.on_trade(symbol.as_str(), price, time));
+        for (price, time, trade) in missed {
+            outcome.extend(scratch.on_trade(symbol.as_str(), price, time, trade));
         }
         if repeat.is_some() {
             let left = scratch
@@ -432,22 +452,23 @@ impl Index {
         removed
     }
 
-    /// Applies one trade: fires every armed alert it crosses that existed at the trade's time,
-    /// and lets it choose the side of waiting `cross` alerts.
-    pub fn on_trade(&mut self, symbol: &str, price: Price, time: i64) -> TradeOutcome {
+    /// Applies one trade (aggregate id `trade`): fires every armed alert it crosses that
+    /// existed at the trade's time, lets it choose the side of waiting `cross` alerts, and
+    /// re-arms repeating alerts it moved far enough back.
+    pub fn on_trade(&mut self, symbol: &str, price: Price, time: i64, trade: u64) -> TradeOutcome {
         let mut outcome = TradeOutcome::default();
         let Some(book) = self.books.get_mut(symbol) else {
             return outcome;
         };
-        book.recent.push_back((price, time));
+        book.recent.push_back((price, time, trade));
         while book.recent.len() > RECENT_MAX
             || (book.recent.len() > RECENT_MIN
                 && book
                     .recent
                     .front()
-                    .is_some_and(|(_, t)| *t < time - CATCH_UP_MS))
+                    .is_some_and(|(_, t, _)| *t < time - CATCH_UP_MS))
         {
-            if let Some((_, t)) = book.recent.pop_front() {
+            if let Some((_, t, _)) = book.recent.pop_front() {
                 book.forgotten_until = t;
             }
         }
@@ -470,7 +491,7 @@ impl Index {
         // A repeating alert stays in the index after a fire; a one-shot alert leaves it.
         let mut one_shots = 0;
         let mut fire = |book: &mut Book, id: i64, armed: &Armed, out: &mut TradeOutcome| {
-            let repeat = book.fired_repeating(id, time);
+            let repeat = book.fired_repeating(id, time, trade);
             if repeat.is_none() {
                 one_shots += 1;
             }
@@ -482,6 +503,7 @@ impl Index {
                     symbol,
                     price,
                     time,
+                    trade,
                     repeat,
                 });
             }
@@ -495,7 +517,7 @@ impl Index {
             let hits: Vec<(u64, i64)> = book
                 .above
                 .range(..=(p, i64::MAX))
-                .filter(|(_, armed)| armed.armed_at <= time)
+                .filter(|(key, armed)| armed.armed_at <= time && !book.seen_by(key.1, trade))
                 .map(|(key, _)| *key)
                 .collect();
             for key in hits {
@@ -512,7 +534,7 @@ impl Index {
             let hits: Vec<(u64, i64)> = book
                 .below
                 .range((p, i64::MIN)..)
-                .filter(|(_, armed)| armed.armed_at <= time)
+                .filter(|(key, armed)| armed.armed_at <= time && !book.seen_by(key.1, trade))
                 .map(|(key, _)| *key)
                 .collect();
             for key in hits {
@@ -524,7 +546,7 @@ impl Index {
         if !book.cross.is_empty() {
             let waiting = std::mem::take(&mut book.cross);
             for (target, id, armed) in waiting {
-                if armed.armed_at > time {
+                if armed.armed_at > time || book.seen_by(id, trade) {
                     book.cross.push((target, id, armed));
                 } else if target == p {
                     fire(book, id, &armed, &mut outcome);
@@ -561,13 +583,13 @@ impl Index {
                 .map(|k| k.1)
                 .collect();
             for id in hits {
-                book.reset(id, Condition::Above, time, &mut outcome);
+                book.reset(id, Condition::Above, time, trade, &mut outcome);
             }
         }
         if book.min_reset_up <= p {
             let hits: Vec<i64> = book.reset_up.range(..=(p, i64::MAX)).map(|k| k.1).collect();
             for id in hits {
-                book.reset(id, Condition::Below, time, &mut outcome);
+                book.reset(id, Condition::Below, time, trade, &mut outcome);
             }
         }
         book.refresh();

@@ -159,11 +159,11 @@ impl Matcher {
         }
     }
 
-    /// Applies a trade and queues what it fired for the persister.
-    pub fn on_trade(&self, symbol: &str, price: Price, time: i64) -> usize {
+    /// Applies a trade (aggregate id `trade`) and queues what it fired for the persister.
+    pub fn on_trade(&self, symbol: &str, price: Price, time: i64, trade: u64) -> usize {
         let (outcome, symbol_gone) = {
             let mut index = self.index();
-            let outcome = index.on_trade(symbol, price, time);
+            let outcome = index.on_trade(symbol, price, time, trade);
             let gone = !outcome.fired.is_empty() && !index.has_symbol(symbol);
             (outcome, gone)
         };
@@ -220,5 +220,6 @@ fn repeat_state(alert: &Alert) -> Option<RepeatState> {
         cooldown_ms: repeat.cooldown_ms,
         fire_count: alert.fire_count,
         phase,
+        after_trade: alert.last_trade_id,
     })
 }

@@ -16,7 +16,7 @@ use crate::domain::{
 /// An alert's own columns, as `alert_from_row` reads them.
 pub(super) const COLUMNS: &str = "id, user_id, symbol, target_price, condition, status, \
     created_at, triggered_at, triggered_price, channels, note, armed_at, repeat_rearm, \
-    repeat_cooldown_ms, fire_count, awaiting_reset, cooldown_until";
+    repeat_cooldown_ms, fire_count, awaiting_reset, cooldown_until, last_trade_id";
 
 /// Which of a user's alerts to list. `status: None` means every alert that is not deleted.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -89,6 +89,7 @@ impl Store {
                 fire_count: 0,
                 awaiting_reset: false,
                 cooldown_until: None,
+                last_trade_id: None,
                 deliveries: Vec::new(),
             })
         })
@@ -303,6 +304,7 @@ pub(super) fn alert_from_row(row: &Row<'_>) -> rusqlite::Result<Alert> {
         fire_count: row.get(14)?,
         awaiting_reset: row.get(15)?,
         cooldown_until: row.get(16)?,
+        last_trade_id: row.get::<_, Option<i64>>(17)?.map(|id| id as u64),
         deliveries: Vec::new(),
     })
 }

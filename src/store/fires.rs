@@ -62,7 +62,7 @@ impl Store {
             )?;
             let mut repeat = tx.prepare_cached(
                 "UPDATE alerts SET triggered_at = ?1, triggered_price = ?2, fire_count = ?5,
-                                   awaiting_reset = 1,
+                                   awaiting_reset = 1, last_trade_id = ?6,
                                    cooldown_until = ?1 + coalesce(repeat_cooldown_ms, 0)
                  WHERE id = ?3 AND status = 'created' AND armed_at = ?4
                      AND repeat_rearm IS NOT NULL AND fire_count = ?5 - 1",
@@ -88,7 +88,8 @@ impl Store {
                         price,
                         fire.id.0,
                         fire.armed_at,
-                        count
+                        count,
+                        fire.trade as i64
                     ])?,
                 };
                 if changed == 1 {
@@ -112,13 +113,14 @@ impl Store {
                 }
             }
             let mut rearm = tx.prepare_cached(
-                "UPDATE alerts SET awaiting_reset = 0
+                "UPDATE alerts SET awaiting_reset = 0, last_trade_id = ?4
                  WHERE id = ?1 AND status = 'created' AND armed_at = ?2 AND fire_count = ?3
                      AND awaiting_reset = 1
                  RETURNING user_id",
             )?;
             for r in &rearmed {
-                let mut rows = rearm.query(params![r.id.0, r.armed_at, r.fire_count])?;
+                let mut rows =
+                    rearm.query(params![r.id.0, r.armed_at, r.fire_count, r.trade as i64])?;
                 if let Some(row) = rows.next()? {
                     users.insert(UserId(row.get(0)?));
                 }
@@ -248,6 +250,7 @@ mod tests {
             symbol: old.symbol.clone(),
             price: price("100"),
             time: edited.armed_at + 5,
+            trade: 1,
             repeat: None,
         };
         let resolve = |armed_at| Resolved {

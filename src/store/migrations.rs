@@ -210,13 +210,15 @@ const MIGRATIONS: &[&str] = &[
     ",
     // 7 → 8: repeating alerts: the re-arm distance (`250` or `0.5%`) and cooldown, and each
     // alert's count of fires and re-arm progress (a fired repeating alert waits for a trade past
-    // its distance, then for `cooldown_until`).
+    // its distance, then for `cooldown_until`), with the trade behind its latest change: a trade
+    // replayed after a restart that is not past it changes nothing.
     "
     ALTER TABLE alerts ADD COLUMN repeat_rearm TEXT;
     ALTER TABLE alerts ADD COLUMN repeat_cooldown_ms INTEGER;
     ALTER TABLE alerts ADD COLUMN fire_count INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE alerts ADD COLUMN awaiting_reset INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE alerts ADD COLUMN cooldown_until INTEGER;
+    ALTER TABLE alerts ADD COLUMN last_trade_id INTEGER;
     UPDATE alerts SET fire_count = (SELECT COUNT(*) FROM fires WHERE fires.alert_id = alerts.id);
     ",
 ];

@@ -30,13 +30,13 @@ fn above_fires_once_at_or_over_the_target() {
         Condition::Above,
         armed(0),
     );
-    assert!(index.on_trade(&btc, price(99), 1).fired.is_empty());
-    let out = index.on_trade(&btc, price(100), 2);
+    assert!(index.on_trade(&btc, price(99), 1, 1).fired.is_empty());
+    let out = index.on_trade(&btc, price(100), 2, 2);
     assert_eq!(out.fired.len(), 1);
     assert_eq!(out.fired[0].price, price(100));
     assert_eq!(out.fired[0].time, 2);
     assert!(
-        index.on_trade(&btc, price(150), 3).fired.is_empty(),
+        index.on_trade(&btc, price(150), 3, 3).fired.is_empty(),
         "one-shot"
     );
     assert!(index.is_empty());
@@ -60,8 +60,8 @@ fn below_fires_at_or_under_and_other_symbols_are_untouched() {
         Condition::Below,
         armed(0),
     );
-    assert!(index.on_trade(&btc, price(101), 1).fired.is_empty());
-    let out = index.on_trade(&btc, price(100), 2);
+    assert!(index.on_trade(&btc, price(101), 1, 1).fired.is_empty());
+    let out = index.on_trade(&btc, price(100), 2, 2);
     assert_eq!(
         out.fired.iter().map(|f| f.id).collect::<Vec<_>>(),
         [AlertId(1)]
@@ -94,7 +94,7 @@ fn cross_resolves_on_the_first_price_and_an_equal_first_price_fires() {
         Condition::Cross,
         armed(0),
     );
-    let out = index.on_trade(&btc, price(80), 1);
+    let out = index.on_trade(&btc, price(80), 1, 1);
     assert_eq!(
         out.fired.iter().map(|f| f.id).collect::<Vec<_>>(),
         [AlertId(3)]
@@ -114,8 +114,14 @@ fn cross_resolves_on_the_first_price_and_an_equal_first_price_fires() {
             },
         ]
     );
-    assert_eq!(index.on_trade(&btc, price(100), 2).fired[0].id, AlertId(1));
-    assert_eq!(index.on_trade(&btc, price(10), 3).fired[0].id, AlertId(2));
+    assert_eq!(
+        index.on_trade(&btc, price(100), 2, 2).fired[0].id,
+        AlertId(1)
+    );
+    assert_eq!(
+        index.on_trade(&btc, price(10), 3, 3).fired[0].id,
+        AlertId(2)
+    );
 }
 
 #[test]
@@ -129,8 +135,11 @@ fn trades_older_than_the_alert_never_fire_it() {
         Condition::Above,
         armed(1_000),
     );
-    assert!(index.on_trade(&btc, price(200), 999).fired.is_empty());
-    assert_eq!(index.on_trade(&btc, price(200), 1_000).fired.len(), 1);
+    assert!(index.on_trade(&btc, price(200), 999, 999).fired.is_empty());
+    assert_eq!(
+        index.on_trade(&btc, price(200), 1_000, 1_000).fired.len(),
+        1
+    );
 }
 
 #[test]
@@ -154,7 +163,7 @@ fn remove_disarms() {
     assert!(index.remove(AlertId(1), &btc, price(100)));
     assert!(index.remove(AlertId(2), &btc, price(100)));
     assert!(!index.remove(AlertId(2), &btc, price(100)));
-    assert!(index.on_trade(&btc, price(100), 1).fired.is_empty());
+    assert!(index.on_trade(&btc, price(100), 1, 1).fired.is_empty());
     assert_eq!(index.symbols().count(), 0);
 }
 
@@ -222,7 +231,7 @@ proptest! {
         }
         let mut got = HashMap::new();
         for &(p, t) in &trades {
-            for f in index.on_trade(&btc, price(p), t).fired {
+            for f in index.on_trade(&btc, price(p), t, t as u64).fired {
                 prop_assert!(got.insert(f.id.0, (f.price.units(), f.time)).is_none(), "fired twice");
             }
         }
@@ -246,9 +255,9 @@ fn an_alert_armed_late_sees_the_trades_since_its_creation() {
         Condition::Below,
         armed(0),
     );
-    index.on_trade(&btc, price(90), 5); // before the alert exists
-    index.on_trade(&btc, price(120), 10); // after its creation, before it was armed
-    index.on_trade(&btc, price(95), 11);
+    index.on_trade(&btc, price(90), 5, 5); // before the alert exists
+    index.on_trade(&btc, price(120), 10, 10); // after its creation, before it was armed
+    index.on_trade(&btc, price(95), 11, 11);
     let out = index.insert_and_catch_up(
         AlertId(1),
         btc.clone(),
@@ -260,7 +269,7 @@ fn an_alert_armed_late_sees_the_trades_since_its_creation() {
     assert_eq!(out.fired.len(), 1);
     assert_eq!((out.fired[0].price, out.fired[0].time), (price(120), 10));
     assert!(
-        index.on_trade(&btc, price(130), 12).fired.is_empty(),
+        index.on_trade(&btc, price(130), 12, 12).fired.is_empty(),
         "fired once"
     );
 
@@ -282,7 +291,10 @@ fn an_alert_armed_late_sees_the_trades_since_its_creation() {
             condition: Condition::Above
         }]
     );
-    assert_eq!(index.on_trade(&btc, price(200), 13).fired[0].id, AlertId(2));
+    assert_eq!(
+        index.on_trade(&btc, price(200), 13, 13).fired[0].id,
+        AlertId(2)
+    );
 }
 
 #[test]
@@ -296,10 +308,10 @@ fn an_alert_armed_just_after_its_symbols_last_one_fired_still_sees_the_trade_bet
         Condition::Above,
         armed(0),
     );
-    assert_eq!(index.on_trade(&btc, price(100), 10).fired.len(), 1);
+    assert_eq!(index.on_trade(&btc, price(100), 10, 10).fired.len(), 1);
     assert!(!index.has_symbol("BTCUSDT"), "nothing armed on it now");
     // Alert 2 is committed at 20; the trade at 25 reaches the index before the alert does.
-    assert!(index.on_trade(&btc, price(300), 25).fired.is_empty());
+    assert!(index.on_trade(&btc, price(300), 25, 25).fired.is_empty());
     let out = index.insert_and_catch_up(
         AlertId(2),
         btc.clone(),
@@ -329,7 +341,7 @@ fn an_alert_armed_seconds_late_on_a_busy_symbol_still_sees_the_crossing() {
     for i in 0..400 {
         let p = if i == 5 { 50 } else { 150 };
         assert!(index
-            .on_trade(&btc, price(p), 1000 + i * 20)
+            .on_trade(&btc, price(p), 1000 + i * 20, (1000 + i * 20) as u64)
             .fired
             .is_empty());
     }
@@ -359,17 +371,21 @@ fn remembered_trades_are_bounded_and_what_was_forgotten_is_known() {
     );
     // 5,000 trades in one second: more than the most remembered.
     for i in 0..5000 {
-        index.on_trade(&btc, price(150), i / 5);
+        index.on_trade(&btc, price(150), i / 5, (i / 5) as u64);
     }
     assert!(index.forgot_since("BTCUSDT", 0), "the oldest were dropped");
     assert!(!index.forgot_since("BTCUSDT", 999));
     // Trades older than the window go once newer ones come; the newer ones stay.
     for i in 0..100 {
-        index.on_trade(&btc, price(150), 1_000_000 + i);
+        index.on_trade(&btc, price(150), 1_000_000 + i, (1_000_000 + i) as u64);
     }
     assert!(index.forgot_since("BTCUSDT", 999));
     assert!(!index.forgot_since("BTCUSDT", 1_000_000));
 }
+
+/// What a store keeps of a repeating alert: side, fire count, waiting for its re-arm, cooldown
+/// end, and the trade behind its latest change.
+type Kept = (Condition, u32, bool, Option<i64>, Option<u64>);
 
 /// A repeating alert as the property test draws it: `(id, target, condition, created, rearm
 /// distance, cooldown)`, all in units and ticks.
@@ -440,6 +456,7 @@ fn repeat_state(distance: u64, target: u64, cooldown: i64) -> RepeatState {
         cooldown_ms: cooldown,
         fire_count: 0,
         phase: RepeatPhase::Armed,
+        after_trade: None,
     }
 }
 
@@ -456,6 +473,7 @@ proptest! {
         one_shots in prop::collection::vec((90u64..110, condition(), 0i64..20), 0..10),
         steps in prop::collection::vec(85u64..115, 0..120),
         restart_at in 0usize..120,
+        lag in 0usize..12,
     ) {
         let btc = sym("BTCUSDT");
         let alerts: Vec<RepeatingSpec> = alerts
@@ -479,8 +497,8 @@ proptest! {
         }
         // What a store would keep: per repeating alert, its side, fire count, whether it waits
         // for its re-arm, and when its cooldown ends.
-        let mut kept: HashMap<i64, (Condition, u32, bool, Option<i64>)> =
-            alerts.iter().map(|a| (a.0, (a.2, 0, false, None))).collect();
+        let mut kept: HashMap<i64, Kept> =
+            alerts.iter().map(|a| (a.0, (a.2, 0, false, None, None))).collect();
         let mut one_shots_fired = HashMap::new();
         let mut one_shot_sides: HashMap<i64, Condition> = one_shots.iter().map(|a| (a.0, a.2)).collect();
         let mut got = Vec::new();
@@ -488,13 +506,13 @@ proptest! {
             if i == restart_at {
                 let mut fresh = Index::default();
                 for &(id, target, _, created, d, cool) in &alerts {
-                    let (side, count, waiting, until) = kept[&id];
+                    let (side, count, waiting, until, after_trade) = kept[&id];
                     let phase = match (waiting, until) {
                         (true, until) => RepeatPhase::Resetting { cooldown_until: until.unwrap_or(i64::MIN) },
                         (false, Some(until)) => RepeatPhase::Cooling { until },
                         _ => RepeatPhase::Armed,
                     };
-                    let state = RepeatState { fire_count: count, phase, ..repeat_state(d, target, cool) };
+                    let state = RepeatState { fire_count: count, phase, after_trade, ..repeat_state(d, target, cool) };
                     fresh.insert_repeating(AlertId(id), btc.clone(), price(target), side, armed(created), state);
                 }
                 for &(id, target, _, created) in &one_shots {
@@ -503,8 +521,14 @@ proptest! {
                     }
                 }
                 index = fresh;
+                // The saved stream position lags: the last few trades come again, and change
+                // nothing (every fire and re-arm they caused is kept).
+                for &(p, t) in &trades[i.saturating_sub(lag)..i] {
+                    let again = index.on_trade(&btc, price(p), t, t as u64);
+                    prop_assert!(again.fired.is_empty() && again.rearmed.is_empty(), "replay changed {:?}", again);
+                }
             }
-            let out = index.on_trade(&btc, price(p), t);
+            let out = index.on_trade(&btc, price(p), t, t as u64);
             for r in &out.resolved {
                 if let Some(k) = kept.get_mut(&r.id.0) {
                     k.0 = r.condition;
@@ -516,7 +540,7 @@ proptest! {
                 if let Some(k) = kept.get_mut(&f.id.0) {
                     prop_assert_eq!(f.repeat, Some(k.1 + 1), "fires count up one at a time");
                     let cool = alerts.iter().find(|a| a.0 == f.id.0).unwrap().5;
-                    *k = (k.0, k.1 + 1, true, Some(t + cool));
+                    *k = (k.0, k.1 + 1, true, Some(t + cool), Some(t as u64));
                     got.push((f.id.0, f.price.units(), f.time));
                 } else {
                     prop_assert_eq!(f.repeat, None);
@@ -527,6 +551,7 @@ proptest! {
                 let k = kept.get_mut(&r.id.0).unwrap();
                 prop_assert_eq!(r.fire_count, k.1);
                 k.2 = false;
+                k.4 = Some(t as u64);
             }
         }
         got.sort_by_key(|&(id, _, t)| (t, id));
@@ -549,13 +574,64 @@ fn a_wobble_inside_the_rearm_distance_fires_once() {
         repeat_state(5, 100, 0),
     );
     let fired_at =
-        |index: &mut Index, p: u64, t: i64| index.on_trade(&btc, price(p), t).fired.len();
+        |index: &mut Index, p: u64, t: i64| index.on_trade(&btc, price(p), t, t as u64).fired.len();
     assert_eq!(fired_at(&mut index, 100, 1), 1);
     for (t, p) in [99, 101, 96, 100, 104, 96].into_iter().enumerate() {
         assert_eq!(fired_at(&mut index, p, 2 + t as i64), 0, "wobble {p} fired");
     }
-    let out = index.on_trade(&btc, price(95), 10);
+    let out = index.on_trade(&btc, price(95), 10, 10);
     assert_eq!(out.rearmed.len(), 1);
     assert_eq!(fired_at(&mut index, 100, 11), 1);
     assert_eq!(index.len(), 1);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Repeating alerts armed a few trades after their creation (as a commit can land before
+    /// the index sees the alert) catch up and then fire exactly what the oracle says.
+    #[test]
+    fn repeating_alerts_armed_late_catch_up_exactly(
+        alerts in prop::collection::vec((90u64..110, condition(), 0i64..20, 1u64..8, 0i64..12, 0i64..6), 0..20),
+        steps in prop::collection::vec(85u64..115, 0..80),
+    ) {
+        let btc = sym("BTCUSDT");
+        let specs: Vec<RepeatingSpec> = alerts
+            .iter()
+            .enumerate()
+            .map(|(i, &(target, c, created, d, cool, _))| (i as i64 + 1, target, c, created, d, cool))
+            .collect();
+        let trades: Vec<(u64, i64)> = steps.into_iter().enumerate().map(|(t, p)| (p, t as i64)).collect();
+        let mut index = Index::default();
+        // The symbol is followed (its book remembers trades) before these alerts come.
+        index.insert(AlertId(999), btc.clone(), price(1), Condition::Below, armed(i64::MAX));
+        let mut got = Vec::new();
+        let arm_due = |index: &mut Index, now: i64, got: &mut Vec<(i64, u64, i64)>| {
+            for (i, &(target, c, created, d, cool, late)) in alerts.iter().enumerate() {
+                if created + late == now {
+                    let out = index.insert_and_catch_up(
+                        AlertId(i as i64 + 1), btc.clone(), price(target), c, armed(created),
+                        Some(repeat_state(d, target, cool)),
+                    );
+                    got.extend(out.fired.iter().map(|f| (f.id.0, f.price.units(), f.time)));
+                }
+            }
+        };
+        for &(p, t) in &trades {
+            arm_due(&mut index, t, &mut got);
+            let out = index.on_trade(&btc, price(p), t, t as u64);
+            got.extend(out.fired.iter().map(|f| (f.id.0, f.price.units(), f.time)));
+        }
+        // Alerts whose arming falls after the last trade saw only what was before it.
+        let last = trades.last().map_or(0, |t| t.1);
+        let specs: Vec<RepeatingSpec> = specs
+            .into_iter()
+            .zip(&alerts)
+            .filter(|(_, a)| a.2 + a.5 <= last)
+            .map(|(s, _)| s)
+            .collect();
+        got.retain(|f| specs.iter().any(|s| s.0 == f.0));
+        got.sort_by_key(|&(id, _, t)| (t, id));
+        prop_assert_eq!(got, repeat_oracle(&specs, &trades));
+    }
 }
