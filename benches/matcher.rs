@@ -1,5 +1,5 @@
 //! Decode + match throughput, index memory and start-up load time at 1,000,000 armed alerts
-//! over 2,000 symbols. Run with `cargo bench --bench matcher` (release build); figures are
+//! over 2,000 symbols, also with 10 % of them repeating. Run with `cargo bench --bench matcher` (release build); figures are
 //! medians of several runs on one core, as in BENCHMARKS.md.
 
 // Prices are written as whole_units.fraction_units (1e-8) for readability.
@@ -7,7 +7,9 @@
 
 use std::time::{Duration, Instant};
 
-use pricealert::domain::{Alert, AlertId, Condition, Price, Status, Symbol, UserId};
+use pricealert::domain::{
+    Alert, AlertId, Condition, Distance, Price, Repeat, Status, Symbol, UserId,
+};
 use pricealert::market::protocol::decode_trade;
 use pricealert::matcher::Matcher;
 use pricealert::store::Store;
@@ -66,6 +68,35 @@ fn alert_over(i: usize, symbols: usize) -> Alert {
         last_trade_id: None,
         deliveries: Vec::new(),
     }
+}
+
+/// As `alert`, but one in ten repeats: those with `i % 20 == 3` watch their target (re-arm
+/// 5 %), those with `i % 20 == 13` fired already and wait for the price to come back 10 %
+/// (an `above` alert at 500, so a trade at or below 450 re-arms it; trades stay near 1000).
+fn mixed_alert(i: usize) -> Alert {
+    let mut a = alert_over(i, SYMBOLS);
+    match i % 20 {
+        3 => {
+            a.repeat = Some(Repeat {
+                rearm: Distance::parse("5%").unwrap(),
+                cooldown_ms: 60_000,
+            });
+        }
+        13 => {
+            a.target = Price::from_units(500_00000000 - (i as u64 % 1000) * 1000, 8);
+            a.condition = Condition::Above;
+            a.repeat = Some(Repeat {
+                rearm: Distance::parse("10%").unwrap(),
+                cooldown_ms: 60_000,
+            });
+            a.fire_count = 1;
+            a.awaiting_reset = true;
+            a.cooldown_until = Some(T0);
+            a.last_trade_id = Some(0);
+        }
+        _ => {}
+    }
+    a
 }
 
 const T0: i64 = 1_672_515_782_136;
@@ -230,6 +261,33 @@ fn main() {
         rates.iter().map(|r| format!("{:.2}M", r / 1e6)).collect::<Vec<_>>()
     );
 
+    // The mix: 1,000,000 alerts again, 10 % of them repeating (half watching their target,
+    // half fired and waiting for the price to come back by 10 %, far from where it trades).
+    let before = rss_bytes();
+    let (mixed, _mixed_work) = Matcher::new();
+    for i in 0..ALERTS {
+        mixed.arm(&mixed_alert(i));
+    }
+    let mixed_rss = rss_bytes().saturating_sub(before);
+    let mut mixed_rates = Vec::new();
+    for _ in 0..RUNS {
+        let (elapsed, fired) = run(&mixed, &frames, MESSAGES);
+        assert_eq!(fired, 0);
+        mixed_rates.push(MESSAGES as f64 / elapsed.as_secs_f64());
+    }
+    println!(
+        "mix (10 % repeating): {} alerts, index RSS growth {:.1} MB; decode+match, no fires: \
+         median {:.2} M msg/s; runs: {:?}",
+        mixed.armed(),
+        mixed_rss as f64 / 1e6,
+        median(mixed_rates.clone()) / 1e6,
+        mixed_rates
+            .iter()
+            .map(|r| format!("{:.2}M", r / 1e6))
+            .collect::<Vec<_>>()
+    );
+    drop(mixed);
+
     // 1,000 alerts that the stream will cross: the same run now fires each once.
     let mut with_fires = Vec::new();
     for run_no in 0..RUNS {
@@ -238,6 +296,7 @@ fn main() {
         for k in 0..1000 {
             let mut a = alert(k);
             a.created_at = at;
+            a.armed_at = at;
             a.id = AlertId((ALERTS + run_no * 1000 + k) as i64 + 1);
             // Every trade is at or above 1000, so each of these fires at its symbol's first trade.
             a.target = Price::from_units(1000_00000000, 8);
@@ -261,6 +320,7 @@ fn main() {
     for k in 0..1000 {
         let mut a = alert(k);
         a.created_at = fire_at;
+        a.armed_at = fire_at;
         a.id = AlertId((ALERTS + 100_000 + k) as i64);
         a.target = Price::from_units(1000_00000000, 8);
         a.condition = Condition::Above;

@@ -71,9 +71,16 @@ struct Book {
     recent: VecDeque<(Price, i64, u64)>,
     /// Time of the newest trade no longer in `recent` (i64::MIN: none forgotten yet).
     forgotten_until: i64,
-    /// Every repeating alert's state, by id; while `Armed` it also sits in `above`, `below`
-    /// or `cross` like a one-shot alert.
-    repeats: FxHashMap<i64, Repeating>,
+    /// The symbol's repeating alerts, if it ever had one: boxed, so a book without costs a
+    /// pointer and the fast path one check.
+    repeating: Option<Box<Repeats>>,
+}
+
+/// A symbol's repeating alerts.
+struct Repeats {
+    /// Every repeating alert's state, by id; while `Armed` it also sits in the book's `above`,
+    /// `below` or `cross` like a one-shot alert.
+    alerts: FxHashMap<i64, Repeating>,
     /// Fired repeating alerts waiting for a trade at or below their reset price (those that
     /// watch for a rise), keyed (reset units, id); and at or above it (those that watch for a
     /// fall). A `cross` alert that fired on its first trade waits in both.
@@ -87,6 +94,45 @@ struct Book {
     cooling: BinaryHeap<Reverse<(i64, i64)>>,
 }
 
+impl Default for Repeats {
+    fn default() -> Self {
+        Self {
+            alerts: FxHashMap::default(),
+            reset_down: BTreeSet::new(),
+            reset_up: BTreeSet::new(),
+            max_reset_down: None,
+            min_reset_up: u64::MAX,
+            cooling: BinaryHeap::new(),
+        }
+    }
+}
+
+impl Repeats {
+    fn refresh(&mut self) {
+        self.max_reset_down = self.reset_down.last().map(|(t, _)| *t);
+        self.min_reset_up = self.reset_up.first().map_or(u64::MAX, |(t, _)| *t);
+    }
+
+    /// Alerts a trade at `p` re-arms: waiting for a fall to `p` or below, and for a rise to it
+    /// or above. No allocation when there are none.
+    fn resets_at(&self, p: u64) -> (Vec<i64>, Vec<i64>) {
+        let down = if self.max_reset_down.is_some_and(|t| t >= p) {
+            self.reset_down
+                .range((p, i64::MIN)..)
+                .map(|k| k.1)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let up = if self.min_reset_up <= p {
+            self.reset_up.range(..=(p, i64::MAX)).map(|k| k.1).collect()
+        } else {
+            Vec::new()
+        };
+        (down, up)
+    }
+}
+
 impl Default for Book {
     fn default() -> Self {
         Self {
@@ -97,12 +143,7 @@ impl Default for Book {
             max_below: None,
             recent: VecDeque::new(),
             forgotten_until: i64::MIN,
-            repeats: FxHashMap::default(),
-            reset_down: BTreeSet::new(),
-            reset_up: BTreeSet::new(),
-            max_reset_down: None,
-            min_reset_up: u64::MAX,
-            cooling: BinaryHeap::new(),
+            repeating: None,
         }
     }
 }
@@ -114,15 +155,25 @@ impl Book {
             .first_key_value()
             .map_or(u64::MAX, |((t, _), _)| *t);
         self.max_below = self.below.last_key_value().map(|((t, _), _)| *t);
-        self.max_reset_down = self.reset_down.last().map(|(t, _)| *t);
-        self.min_reset_up = self.reset_up.first().map_or(u64::MAX, |(t, _)| *t);
+    }
+
+    fn repeats(&self) -> Option<&Repeats> {
+        self.repeating.as_deref()
+    }
+
+    fn repeats_mut(&mut self) -> &mut Repeats {
+        self.repeating.get_or_insert_with(Box::default)
+    }
+
+    fn repeating_alert(&self, id: i64) -> Option<Repeating> {
+        self.repeats()?.alerts.get(&id).copied()
     }
 
     fn is_empty(&self) -> bool {
         self.above.is_empty()
             && self.below.is_empty()
             && self.cross.is_empty()
-            && self.repeats.is_empty()
+            && self.repeats().is_none_or(|r| r.alerts.is_empty())
     }
 
     /// Puts an alert watching its target where `side` says.
@@ -147,40 +198,42 @@ impl Book {
         match r.state.phase {
             RepeatPhase::Armed => self.watch(r.target, id, r.side, r.armed),
             RepeatPhase::Resetting { .. } => {
+                let reps = self.repeats_mut();
                 if r.side != Condition::Below {
                     if let Some(low) = r.state.reset_below {
-                        self.reset_down.insert((low, id));
+                        reps.reset_down.insert((low, id));
                     }
                 }
                 if r.side != Condition::Above {
-                    self.reset_up.insert((r.state.reset_above, id));
+                    reps.reset_up.insert((r.state.reset_above, id));
                 }
+                reps.refresh();
             }
-            RepeatPhase::Cooling { until } => self.cooling.push(Reverse((until, id))),
+            RepeatPhase::Cooling { until } => self.repeats_mut().cooling.push(Reverse((until, id))),
         }
     }
 
     /// Takes a repeating alert out of wherever its phase put it (a cooling entry is left to be
     /// skipped).
     fn unplace(&mut self, id: i64, r: &Repeating) {
-        if let RepeatPhase::Resetting { .. } = r.state.phase {
+        if let (RepeatPhase::Resetting { .. }, Some(reps)) = (r.state.phase, &mut self.repeating) {
             if let Some(low) = r.state.reset_below {
-                self.reset_down.remove(&(low, id));
+                reps.reset_down.remove(&(low, id));
             }
-            self.reset_up.remove(&(r.state.reset_above, id));
+            reps.reset_up.remove(&(r.state.reset_above, id));
+            reps.refresh();
         }
     }
 
     /// Whether trade `trade` is one that repeating alert `id` already took into account.
     fn seen_by(&self, id: i64, trade: u64) -> bool {
-        self.repeats
-            .get(&id)
+        self.repeating_alert(id)
             .is_some_and(|r| r.state.after_trade.is_some_and(|after| trade <= after))
     }
 
     /// A repeating alert `id` fired: it waits for its reset. Returns its count of fires.
     fn fired_repeating(&mut self, id: i64, time: i64, trade: u64) -> Option<u32> {
-        let r = self.repeats.get_mut(&id)?;
+        let r = self.repeating.as_mut()?.alerts.get_mut(&id)?;
         r.state.fire_count = r.state.fire_count.saturating_add(1);
         r.state.after_trade = Some(trade);
         r.state.phase = RepeatPhase::Resetting {
@@ -194,7 +247,7 @@ impl Book {
     /// A trade at `time` reached repeating alert `id`'s reset price, watching for `side`
     /// next: it re-arms now, or once its cooldown ends.
     fn reset(&mut self, id: i64, side: Condition, time: i64, trade: u64, out: &mut TradeOutcome) {
-        let Some(r) = self.repeats.get(&id).copied() else {
+        let Some(r) = self.repeating_alert(id) else {
             return;
         };
         let RepeatPhase::Resetting { cooldown_until } = r.state.phase else {
@@ -229,7 +282,7 @@ impl Book {
             },
             ..r
         };
-        self.repeats.insert(id, r);
+        self.repeats_mut().alerts.insert(id, r);
         self.place(id, r);
         out.rearmed.push(Rearmed {
             id: AlertId(id),
@@ -294,7 +347,11 @@ impl Index {
             .values()
             .chain(book.below.values())
             .chain(book.cross.iter().map(|(_, _, a)| a))
-            .chain(book.repeats.values().map(|r| &r.armed))
+            .chain(
+                book.repeats()
+                    .into_iter()
+                    .flat_map(|r| r.alerts.values().map(|r| &r.armed)),
+            )
             .map(|a| a.armed_at)
             .min()
     }
@@ -356,7 +413,7 @@ impl Index {
             armed,
             state,
         };
-        if let Some(old) = book.repeats.insert(id.0, r) {
+        if let Some(old) = book.repeats_mut().alerts.insert(id.0, r) {
             book.unplace(id.0, &old);
         } else {
             self.armed += 1;
@@ -418,7 +475,7 @@ impl Index {
             let left = scratch
                 .books
                 .get(symbol.as_str())
-                .and_then(|b| b.repeats.get(&id.0).copied());
+                .and_then(|b| b.repeating_alert(id.0));
             if let Some(r) = left {
                 self.insert_repeating(id, symbol, target, r.side, armed, r.state);
             }
@@ -441,7 +498,11 @@ impl Index {
             book.cross.retain(|(_, cid, _)| *cid != id.0);
             removed = book.cross.len() != before;
         }
-        if let Some(r) = book.repeats.remove(&id.0) {
+        if let Some(r) = book
+            .repeating
+            .as_mut()
+            .and_then(|reps| reps.alerts.remove(&id.0))
+        {
             book.unplace(id.0, &r);
             removed = true;
         }
@@ -474,18 +535,23 @@ impl Index {
         }
         let p = price.units();
         // Repeating alerts whose cooldown ended by this trade watch their target again.
-        while let Some(&Reverse((until, id))) = book.cooling.peek() {
-            if until > time {
-                break;
-            }
-            book.cooling.pop();
-            if let Some(r) = book.repeats.get_mut(&id) {
-                if r.state.phase == (RepeatPhase::Cooling { until }) {
-                    r.state.phase = RepeatPhase::Armed;
-                    let r = *r;
-                    book.watch(r.target, id, r.side, r.armed);
-                    book.refresh();
+        if let Some(reps) = book.repeating.as_mut() {
+            let mut cooled = Vec::new();
+            while let Some(&Reverse((until, id))) = reps.cooling.peek() {
+                if until > time {
+                    break;
                 }
+                reps.cooling.pop();
+                if let Some(r) = reps.alerts.get_mut(&id) {
+                    if r.state.phase == (RepeatPhase::Cooling { until }) {
+                        r.state.phase = RepeatPhase::Armed;
+                        cooled.push((id, *r));
+                    }
+                }
+            }
+            for (id, r) in cooled {
+                book.watch(r.target, id, r.side, r.armed);
+                book.refresh();
             }
         }
         // A repeating alert stays in the index after a fire; a one-shot alert leaves it.
@@ -563,7 +629,11 @@ impl Index {
                         &mut book.below
                     };
                     side.insert((target, id), armed);
-                    if let Some(r) = book.repeats.get_mut(&id) {
+                    if let Some(r) = book
+                        .repeating
+                        .as_mut()
+                        .and_then(|reps| reps.alerts.get_mut(&id))
+                    {
                         r.side = condition;
                     }
                     outcome.resolved.push(Resolved {
@@ -576,19 +646,11 @@ impl Index {
         }
         // Fired repeating alerts past their reset price re-arm. (None fired by this trade
         // is: a reset price is strictly on the other side of the target.)
-        if book.max_reset_down.is_some_and(|t| t >= p) {
-            let hits: Vec<i64> = book
-                .reset_down
-                .range((p, i64::MIN)..)
-                .map(|k| k.1)
-                .collect();
-            for id in hits {
+        if let Some((down, up)) = book.repeats().map(|reps| reps.resets_at(p)) {
+            for id in down {
                 book.reset(id, Condition::Above, time, trade, &mut outcome);
             }
-        }
-        if book.min_reset_up <= p {
-            let hits: Vec<i64> = book.reset_up.range(..=(p, i64::MAX)).map(|k| k.1).collect();
-            for id in hits {
+            for id in up {
                 book.reset(id, Condition::Below, time, trade, &mut outcome);
             }
         }

@@ -70,9 +70,9 @@ async function api(method, path, body, retry = true) {
 }
 
 // The API names fields as the API spells them; the page says what the form calls them.
-const FIELD_WORDS = { cryptocurrency: "Symbol", target_price: "Target price", condition: "Condition", note: "Note", bot_token: "Bot token", chat_id: "Chat id", username: "Username", password: "Password", email: "Email", address: "Address", url: "URL", topic: "Topic", token: "Token", server: "Server", priority: "Priority", secret: "Secret", name: "Name" };
+const FIELD_WORDS = { "repeat.rearm": "Comes back by", "repeat.cooldown": "Quiet for at least", repeat: "Repeat", cryptocurrency: "Symbol", target_price: "Target price", condition: "Condition", note: "Note", bot_token: "Bot token", chat_id: "Chat id", username: "Username", password: "Password", email: "Email", address: "Address", url: "URL", topic: "Topic", token: "Token", server: "Server", priority: "Priority", secret: "Secret", name: "Name" };
 function inWords(message) {
-  const m = /^([a-z_]+)( .*)$/.exec(message);
+  const m = /^([a-z_.]+)( .*)$/.exec(message);
   return m && FIELD_WORDS[m[1]] ? FIELD_WORDS[m[1]] + m[2] : message;
 }
 
@@ -119,13 +119,25 @@ function render() {
     tr.dataset.status = a.status;
     cell(tr, "Symbol", a.cryptocurrency);
     const when = cell(tr, "When", (a.condition === "cross" ? "crosses " : a.condition + " ") + a.target_price);
+    if (a.repeat) {
+      const rule = document.createElement("div");
+      rule.className = "muted repeat";
+      rule.textContent = "repeats: again after " + a.repeat.rearm + " back" + (a.repeat.cooldown === "0s" ? "" : ", " + a.repeat.cooldown + " apart") + " · fired " + a.fire_count + "×";
+      when.appendChild(rule);
+    }
     if (a.note) {
       const note = document.createElement("div");
       note.className = "muted note";
       note.textContent = a.note;
       when.appendChild(note);
     }
-    cell(tr, "Status", badge(a.status)).classList.add("status");
+    const status = cell(tr, "Status", badge(a.status));
+    status.classList.add("status");
+    if (a.repeat && a.status === "created" && !a.armed) {
+      const wait = badge("waiting");
+      wait.textContent = "waiting to re-arm";
+      status.appendChild(wait);
+    }
     cell(tr, "Price now", a.current_price ?? "–").classList.add("price");
     cell(tr, "Fired at", a.triggered_price ? priceAt(a.triggered_price, a.triggered_at) : "–");
     cell(tr, "Notified", deliveries(a)).classList.add("deliveries");
@@ -248,6 +260,10 @@ function openEdit(a) {
   f.target_price.value = a.target_price;
   f.condition.value = a.condition === "cross" ? "" : a.condition;
   f.note.value = a.note || "";
+  f.repeat.value = a.repeat ? "yes" : "";
+  f.rearm.value = a.repeat ? a.repeat.rearm : "";
+  f.cooldown.value = a.repeat ? a.repeat.cooldown : "";
+  showRepeatFields(f);
   $("#edit-message").textContent = "";
   $("#edit-dialog").showModal();
 }
@@ -518,12 +534,26 @@ $("#login-form").onsubmit = async (event) => {
   } catch (e) { say(e.message); }
 };
 
+// The re-arm fields show only for an alert that fires again.
+function showRepeatFields(form) {
+  const on = form.repeat.value === "yes";
+  for (const label of form.querySelectorAll(".repeat-only")) label.classList.toggle("hidden", !on);
+}
+function repeatOf(f) {
+  if (f.get("repeat") !== "yes") return null;
+  const repeat = { rearm: f.get("rearm").trim() };
+  if (f.get("cooldown").trim()) repeat.cooldown = f.get("cooldown").trim();
+  return repeat;
+}
+for (const form of [$("#create-form"), $("#edit-form")]) form.repeat.onchange = () => showRepeatFields(form);
+
 $("#create-form").onsubmit = async (event) => {
   event.preventDefault();
   const f = new FormData(event.target);
   const body = { cryptocurrency: f.get("cryptocurrency").trim(), target_price: f.get("target_price").trim() };
   if (f.get("condition")) body.condition = f.get("condition");
   if (f.get("note").trim()) body.note = f.get("note");
+  if (repeatOf(f)) body.repeat = repeatOf(f);
   const picked = f.getAll("channel").map(Number);
   if (picked.length) body.channels = picked;
   $("#create-message").textContent = "";
@@ -532,6 +562,7 @@ $("#create-form").onsubmit = async (event) => {
     alerts.set(a.id, a);
     render();
     event.target.reset();
+    showRepeatFields(event.target);
     restartLive();
   } catch (e) { $("#create-message").textContent = e.message; }
 };
@@ -539,7 +570,7 @@ $("#create-form").onsubmit = async (event) => {
 $("#edit-form").onsubmit = async (event) => {
   event.preventDefault();
   const f = new FormData(event.target);
-  const body = { target_price: f.get("target_price").trim(), condition: f.get("condition") || null, note: f.get("note") };
+  const body = { target_price: f.get("target_price").trim(), condition: f.get("condition") || null, note: f.get("note"), repeat: repeatOf(f) };
   const id = editing;
   if (await change(() => api("PATCH", "/alerts/" + id + "/", body), $("#edit-message"))) $("#edit-dialog").close();
 };

@@ -158,6 +158,20 @@ try {
   await page.waitForFunction((id) => document.querySelector(`#alert-${id}`).textContent.includes("above 70000"), id);
   if (await page.isVisible("#edit-dialog")) throw new Error("the edit dialog stayed open");
   if ((await page.textContent(`#alert-${id}`)).includes("Sell half")) throw new Error("the cleared note stayed");
+  // A repeating alert: its re-arm fields appear when asked for, a bad distance is named in
+  // words, and the row says how it repeats.
+  if (await page.isVisible("#create-form input[name=rearm]")) throw new Error("re-arm field shown for a one-shot alert");
+  await page.fill("input[name=cryptocurrency]", "ETHUSDT");
+  await page.fill("input[name=target_price]", "4000");
+  await page.selectOption("#create-form select[name=condition]", "above");
+  await page.selectOption("#create-form select[name=repeat]", "yes");
+  await page.fill("#create-form input[name=rearm]", "abc");
+  await page.fill("#create-form input[name=cooldown]", "15m");
+  await page.click("#create-form button[type=submit]");
+  await page.waitForFunction(() => document.querySelector("#create-message").textContent.startsWith("Comes back by"));
+  await page.fill("#create-form input[name=rearm]", "1%");
+  await page.click("#create-form button[type=submit]");
+  await page.waitForSelector("#alert-rows tr:has-text('repeats: again after 1% back, 15m apart · fired 0×')");
   // Deleting asks once.
   let asked = 0;
   page.on("dialog", (d) => { asked += 1; d.accept(); });
