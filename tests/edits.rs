@@ -6,7 +6,7 @@
 mod common;
 
 use common::exchange::FakeExchange;
-use common::{assert_error_shape, TestServer};
+use common::{assert_error_shape, fire_prices, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -124,12 +124,7 @@ async fn a_rearmed_alert_fires_again_on_a_new_crossing_only() {
     assert_eq!(status_of(&s, &token, &a["id"]).await, "triggered");
 
     let (_, fires) = s.get(&format!("/alerts/{id}/fires/"), &token).await;
-    let prices: Vec<&str> = fires["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["price"].as_str().unwrap())
-        .collect();
+    let prices = fire_prices(&fires);
     assert_eq!(prices, ["115", "120"], "{fires}");
 
     // Recent activity lists the fires of all the user's alerts, newest first, in pages.

@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::exchange::FakeExchange;
-use common::{assert_error_shape, Events, TestServer};
+use common::{assert_error_shape, fire_prices, Events, TestServer};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -112,12 +112,7 @@ async fn a_repeating_alert_fires_once_per_swing_and_never_in_its_cooldown() {
     assert_eq!(fire_count(&now), (2, false, "created"));
     assert_eq!(now["triggered_price"], "100.5");
     let (_, fires) = s.get(&format!("/alerts/{id}/fires/"), &token).await;
-    let prices: Vec<&str> = fires["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["price"].as_str().unwrap())
-        .collect();
+    let prices = fire_prices(&fires);
     assert_eq!(prices, ["100.5", "100"], "{fires}");
 }
 

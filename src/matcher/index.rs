@@ -176,19 +176,17 @@ impl Book {
             && self.repeats().is_none_or(|r| r.alerts.is_empty())
     }
 
-    /// Puts an alert watching its target where `side` says.
-    fn watch(&mut self, target: u64, id: i64, side: Condition, armed: Armed) {
+    /// Puts an alert watching its target where `side` says; whether it was not there yet.
+    fn watch(&mut self, target: u64, id: i64, side: Condition, armed: Armed) -> bool {
         match side {
-            Condition::Above => {
-                self.above.insert((target, id), armed);
-            }
-            Condition::Below => {
-                self.below.insert((target, id), armed);
-            }
+            Condition::Above => self.above.insert((target, id), armed).is_none(),
+            Condition::Below => self.below.insert((target, id), armed).is_none(),
             Condition::Cross => {
-                if !self.cross.iter().any(|(_, cid, _)| *cid == id) {
+                let present = self.cross.iter().any(|(_, cid, _)| *cid == id);
+                if !present {
                     self.cross.push((target, id, armed));
                 }
+                !present
             }
         }
     }
@@ -196,7 +194,9 @@ impl Book {
     /// Places a repeating alert by its phase (its entry in `repeats` is already there).
     fn place(&mut self, id: i64, r: Repeating) {
         match r.state.phase {
-            RepeatPhase::Armed => self.watch(r.target, id, r.side, r.armed),
+            RepeatPhase::Armed => {
+                self.watch(r.target, id, r.side, r.armed);
+            }
             RepeatPhase::Resetting { .. } => {
                 let reps = self.repeats_mut();
                 if r.side != Condition::Below {
@@ -378,21 +378,26 @@ impl Index {
         armed: Armed,
     ) {
         let book = self.books.entry(symbol).or_default();
-        let key = (target.units(), id.0);
-        let added = match condition {
-            Condition::Above => book.above.insert(key, armed).is_none(),
-            Condition::Below => book.below.insert(key, armed).is_none(),
-            Condition::Cross => {
-                let present = book.cross.iter().any(|(_, cid, _)| *cid == id.0);
-                if !present {
-                    book.cross.push((key.0, key.1, armed));
-                }
-                !present
-            }
-        };
+        let added = book.watch(target.units(), id.0, condition, armed);
         book.refresh();
         if added {
             self.armed += 1;
+        }
+    }
+
+    /// Inserts a one-shot alert, or with `repeat` a repeating one.
+    pub fn insert_either(
+        &mut self,
+        id: AlertId,
+        symbol: Symbol,
+        target: Price,
+        condition: Condition,
+        armed: Armed,
+        repeat: Option<RepeatState>,
+    ) {
+        match repeat {
+            Some(state) => self.insert_repeating(id, symbol, target, condition, armed, state),
+            None => self.insert(id, symbol, target, condition, armed),
         }
     }
 
@@ -453,20 +458,12 @@ impl Index {
             })
             .unwrap_or_default();
         if missed.is_empty() {
-            match repeat {
-                Some(state) => self.insert_repeating(id, symbol, target, condition, armed, state),
-                None => self.insert(id, symbol, target, condition, armed),
-            }
+            self.insert_either(id, symbol, target, condition, armed, repeat);
             return TradeOutcome::default();
         }
         // Replay through a scratch index holding only this alert, then keep what is left.
         let mut scratch = Index::default();
-        match repeat {
-            Some(state) => {
-                scratch.insert_repeating(id, symbol.clone(), target, condition, armed, state)
-            }
-            None => scratch.insert(id, symbol.clone(), target, condition, armed),
-        }
+        scratch.insert_either(id, symbol.clone(), target, condition, armed, repeat);
         let mut outcome = TradeOutcome::default();
         for (price, time, trade) in missed {
             outcome.extend(scratch.on_trade(symbol.as_str(), price, time, trade));

@@ -129,19 +129,15 @@ impl Matcher {
                     user: alert.user_id,
                     armed_at: alert.armed_at,
                 };
-                match repeat_state(&alert) {
-                    Some(state) => index.insert_repeating(
-                        alert.id,
-                        alert.symbol,
-                        alert.target,
-                        alert.condition,
-                        armed,
-                        state,
-                    ),
-                    None => {
-                        index.insert(alert.id, alert.symbol, alert.target, alert.condition, armed)
-                    }
-                }
+                let repeat = repeat_state(&alert);
+                index.insert_either(
+                    alert.id,
+                    alert.symbol,
+                    alert.target,
+                    alert.condition,
+                    armed,
+                    repeat,
+                );
             }
         }
         self.notify_symbols();

@@ -295,3 +295,14 @@ pub fn assert_error_shape(body: &Value) {
         "{body}"
     );
 }
+
+/// The prices of a page of fires (`GET /alerts/{id}/fires/`), in its order.
+#[allow(dead_code)]
+pub fn fire_prices(page: &Value) -> Vec<String> {
+    page["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["price"].as_str().unwrap().to_string())
+        .collect()
+}
