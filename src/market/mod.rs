@@ -14,6 +14,7 @@ mod placement;
 pub mod prices;
 pub mod protocol;
 mod rest;
+mod trade;
 
 use std::collections::BTreeSet;
 use std::sync::atomic::AtomicBool;

@@ -7,41 +7,12 @@ use serde_json::Value;
 
 use crate::domain::{is_exchange_symbol, Price, Symbol};
 
-/// One aggregate trade, as the matcher needs it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Trade {
-    pub symbol: Symbol,
-    /// `a`: gap-free per symbol, so a jump reveals missed trades.
-    pub agg_id: u64,
-    pub price: Price,
-    /// `T`: trade time, milliseconds since the epoch.
-    pub time: i64,
-}
+pub use super::trade::{Trade, TradeRef};
 
 #[derive(Deserialize)]
 struct AggTradeFrame<'a> {
     #[serde(borrow, rename = "data")]
     data: AggTradeData<'a>,
-}
-
-/// A trade borrowed from the frame's bytes: the hot path allocates nothing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TradeRef<'a> {
-    pub symbol: &'a str,
-    pub agg_id: u64,
-    pub price: Price,
-    pub time: i64,
-}
-
-impl TradeRef<'_> {
-    pub fn to_owned(&self) -> Result<Trade, String> {
-        Ok(Trade {
-            symbol: Symbol::parse(self.symbol)?,
-            agg_id: self.agg_id,
-            price: self.price,
-            time: self.time,
-        })
-    }
 }
 
 #[derive(Deserialize)]
@@ -207,6 +178,8 @@ pub fn control(method: &str, streams: &[String], id: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     #[test]
@@ -249,5 +222,44 @@ mod tests {
             decode(br#"{"stream":"x@aggTrade","data":{"s":"BTCUSDT","a":1,"p":"-1","T":1}}"#)
                 .is_err()
         );
+    }
+
+    fn field() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-zA-Z]{1,3}".prop_map(|k| format!(r#""{k}":"v""#)),
+            (0u64..u64::MAX).prop_map(|n| format!(r#""E":{n}"#)),
+            any::<bool>().prop_map(|b| format!(r#""m":{b}"#)),
+            Just(r#""q":"1.5""#.to_string()),
+        ]
+    }
+
+    proptest! {
+        /// Whenever the fast reader (`fast_trade.rs`) answers, serde_json gives the same trade.
+        #[test]
+        fn agrees_with_serde_json(
+            symbol in "[A-Z0-9]{1,22}",
+            agg in 0u64..u64::MAX,
+            price in "[0-9]{1,12}(\\.[0-9]{1,9})?",
+            time in 0i64..i64::MAX,
+            extra in prop::collection::vec(field(), 0..6),
+            order in any::<u8>(),
+            spaces in any::<bool>(),
+        ) {
+            let mut fields = vec![
+                format!(r#""s":"{symbol}""#),
+                format!(r#""a":{agg}"#),
+                format!(r#""p":"{price}""#),
+                format!(r#""T":{time}"#),
+            ];
+            fields.extend(extra);
+            let n = fields.len();
+            fields.rotate_left(order as usize % n);
+            let sep = if spaces { ", " } else { "," };
+            let text = format!(r#"{{"stream":"x@aggTrade","data":{{{}}}}}"#, fields.join(sep));
+            if let Some(fast) = super::super::fast_trade::read(text.as_bytes()) {
+                let slow = decode_trade_with_serde(text.as_bytes()).unwrap();
+                prop_assert_eq!(Ok(fast), slow);
+            }
+        }
     }
 }
