@@ -114,21 +114,44 @@ pub fn decode(text: &[u8]) -> Result<Frame, String> {
     decode_value(value)
 }
 
-fn decode_value(value: Value) -> Result<Frame, String> {
-    if let Some(id) = value.get("id") {
-        let id = id.as_u64();
-        if let Some(error) = value.get("error") {
-            let message = error
-                .get("msg")
-                .and_then(Value::as_str)
-                .unwrap_or("unknown error")
-                .to_string();
-            return Ok(Frame::ControlError { id, message });
+/// A control error in either shape Binance sends: `{"error": {"code": 2, "msg": "..."},
+/// "id": 2}` (seen in real sessions, `id` possibly null) or the documented flat `{"code": 2,
+/// "msg": "..."}`. Never a data frame: those carry `stream`.
+fn control_error(value: &Value) -> Option<Frame> {
+    if value.get("stream").is_some() {
+        return None;
+    }
+    let id = value.get("id").and_then(Value::as_u64);
+    let described = |v: &Value| {
+        let msg = v.get("msg").and_then(Value::as_str).unwrap_or("no message");
+        match v.get("code").and_then(Value::as_i64) {
+            Some(code) => format!("code {code}: {msg}"),
+            None => msg.to_string(),
         }
+    };
+    let message = match value.get("error") {
+        Some(Value::String(text)) => text.clone(),
+        Some(error) => described(error),
+        None if value.get("code").is_some() && value.get("msg").is_some() => described(value),
+        None => return None,
+    };
+    Some(Frame::ControlError { id, message })
+}
+
+fn decode_value(value: Value) -> Result<Frame, String> {
+    if let Some(error) = control_error(&value) {
+        return Ok(error);
+    }
+    // An acknowledgement names the request it answers: a number `id` and a `result`.
+    if let (Some(id), Some(result)) = (value.get("id").and_then(Value::as_u64), value.get("result"))
+    {
         return Ok(Frame::Reply {
-            id: id.unwrap_or(0),
-            result: value.get("result").cloned().unwrap_or(Value::Null),
+            id,
+            result: result.clone(),
         });
+    }
+    if value.get("id").is_some() {
+        return Ok(Frame::Other);
     }
     let stream = value.get("stream").and_then(Value::as_str).unwrap_or("");
     let data = value.get("data").unwrap_or(&value);
@@ -203,10 +226,40 @@ mod tests {
                 result: Value::Null
             }
         );
-        assert!(matches!(
-            decode(br#"{"error":{"code":2,"msg":"Invalid request"},"id":4}"#).unwrap(),
-            Frame::ControlError { id: Some(4), .. }
-        ));
+        // Error replies in both shapes, with a number or a null id: never an acknowledgement,
+        // never data, and the message is kept for the log.
+        for (text, id) in [
+            (
+                r#"{"error":{"code":2,"msg":"Invalid request"},"id":4}"#,
+                Some(4),
+            ),
+            (
+                r#"{"error":{"code":2,"msg":"Invalid request"},"id":null}"#,
+                None,
+            ),
+            (r#"{"code":2,"msg":"Invalid request"}"#, None),
+            (r#"{"code":2,"msg":"Invalid request","id":null}"#, None),
+            (r#"{"code":2,"msg":"Invalid request","id":7}"#, Some(7)),
+        ] {
+            assert_eq!(
+                decode(text.as_bytes()).unwrap(),
+                Frame::ControlError {
+                    id,
+                    message: "code 2: Invalid request".into()
+                },
+                "{text}"
+            );
+        }
+        assert_eq!(
+            decode(br#"{"error":"Invalid JSON","id":null}"#).unwrap(),
+            Frame::ControlError {
+                id: None,
+                message: "Invalid JSON".into()
+            }
+        );
+        // An id without a result acknowledges nothing.
+        assert_eq!(decode(br#"{"id":null}"#).unwrap(), Frame::Other);
+        assert_eq!(decode(br#"{"id":3}"#).unwrap(), Frame::Other);
         assert_eq!(
             decode(br#"{"stream":"!serverShutdown","data":{"e":"serverShutdown","E":1}}"#).unwrap(),
             Frame::ServerShutdown
