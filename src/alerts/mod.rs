@@ -173,13 +173,26 @@ impl Alerts {
         id: AlertId,
         request: AlertEditRequest,
     ) -> Result<Alert, AlertError> {
-        let condition = match (request.condition, request.target) {
-            (Some(Some(condition)), _) => Some(condition),
-            (Some(None), target) => Some(self.side_for(id, user, target).await?),
-            (None, _) => None,
+        // The alert as it is, read once, when the edit's side or re-arm check depends on it.
+        let check = request.target.is_some() || matches!(request.repeat, Some(Some(_)));
+        let current = if check || request.condition == Some(None) {
+            Some(self.get(user, id).await?)
+        } else {
+            None
         };
-        if request.target.is_some() || matches!(request.repeat, Some(Some(_))) {
-            let now = self.get(user, id).await?;
+        let condition = match (request.condition, &current) {
+            (Some(Some(condition)), _) => Some(condition),
+            // As at creation: from its (new or current) target and the last known price.
+            (Some(None), Some(now)) => {
+                let last = self.prices.get(&now.symbol).map(|(price, _)| price);
+                Some(Condition::for_target(
+                    request.target.unwrap_or(now.target),
+                    last,
+                ))
+            }
+            _ => None,
+        };
+        if let (true, Some(now)) = (check, &current) {
             check_rearm(
                 request.target.unwrap_or(now.target),
                 condition.unwrap_or(now.condition),
@@ -213,19 +226,6 @@ impl Alerts {
         self.matcher.arm(&alert);
         (self.on_change)(user);
         self.get(user, id).await
-    }
-
-    /// The side an edited alert watches when its owner left it to the price: as at creation,
-    /// from its (new or current) target and the last known price.
-    async fn side_for(
-        &self,
-        id: AlertId,
-        user: UserId,
-        target: Option<Price>,
-    ) -> Result<Condition, AlertError> {
-        let alert = self.get(user, id).await?;
-        let last = self.prices.get(&alert.symbol).map(|(price, _)| price);
-        Ok(Condition::for_target(target.unwrap_or(alert.target), last))
     }
 
     /// Marks the alert deleted (kept as history) and disarms it.

@@ -46,6 +46,13 @@ pub struct RepeatState {
     pub after_trade: Option<u64>,
 }
 
+impl RepeatState {
+    /// Whether trade `trade` is one this state already took into account.
+    fn saw(&self, trade: u64) -> bool {
+        self.after_trade.is_some_and(|after| trade <= after)
+    }
+}
+
 /// A repeating alert in its book.
 #[derive(Clone, Copy, Debug)]
 struct Repeating {
@@ -169,6 +176,10 @@ impl Book {
         self.repeats()?.alerts.get(&id).copied()
     }
 
+    fn repeating_alert_mut(&mut self, id: i64) -> Option<&mut Repeating> {
+        self.repeating.as_mut()?.alerts.get_mut(&id)
+    }
+
     fn is_empty(&self) -> bool {
         self.above.is_empty()
             && self.below.is_empty()
@@ -216,24 +227,34 @@ impl Book {
     /// Takes a repeating alert out of wherever its phase put it (a cooling entry is left to be
     /// skipped).
     fn unplace(&mut self, id: i64, r: &Repeating) {
-        if let (RepeatPhase::Resetting { .. }, Some(reps)) = (r.state.phase, &mut self.repeating) {
-            if let Some(low) = r.state.reset_below {
-                reps.reset_down.remove(&(low, id));
+        match (r.state.phase, &mut self.repeating) {
+            (RepeatPhase::Armed, _) => {
+                let key = (r.target, id);
+                match r.side {
+                    Condition::Above => drop(self.above.remove(&key)),
+                    Condition::Below => drop(self.below.remove(&key)),
+                    Condition::Cross => self.cross.retain(|(_, cid, _)| *cid != id),
+                }
             }
-            reps.reset_up.remove(&(r.state.reset_above, id));
-            reps.refresh();
+            (RepeatPhase::Resetting { .. }, Some(reps)) => {
+                if let Some(low) = r.state.reset_below {
+                    reps.reset_down.remove(&(low, id));
+                }
+                reps.reset_up.remove(&(r.state.reset_above, id));
+                reps.refresh();
+            }
+            _ => {}
         }
     }
 
     /// Whether trade `trade` is one that repeating alert `id` already took into account.
     fn seen_by(&self, id: i64, trade: u64) -> bool {
-        self.repeating_alert(id)
-            .is_some_and(|r| r.state.after_trade.is_some_and(|after| trade <= after))
+        self.repeating_alert(id).is_some_and(|r| r.state.saw(trade))
     }
 
     /// A repeating alert `id` fired: it waits for its reset. Returns its count of fires.
     fn fired_repeating(&mut self, id: i64, time: i64, trade: u64) -> Option<u32> {
-        let r = self.repeating.as_mut()?.alerts.get_mut(&id)?;
+        let r = self.repeating_alert_mut(id)?;
         r.state.fire_count = r.state.fire_count.saturating_add(1);
         r.state.after_trade = Some(trade);
         r.state.phase = RepeatPhase::Resetting {
@@ -253,7 +274,7 @@ impl Book {
         let RepeatPhase::Resetting { cooldown_until } = r.state.phase else {
             return;
         };
-        if r.state.after_trade.is_some_and(|after| trade <= after) {
+        if r.state.saw(trade) {
             return;
         }
         // A cross alert that fired on its first trade waited on both sides: the side it
@@ -546,9 +567,10 @@ impl Index {
                     }
                 }
             }
+            // (The fire checks below read the trees, not their cached extremes, which the
+            // refresh at the end brings up to date.)
             for (id, r) in cooled {
                 book.watch(r.target, id, r.side, r.armed);
-                book.refresh();
             }
         }
         // A repeating alert stays in the index after a fire; a one-shot alert leaves it.
@@ -626,11 +648,7 @@ impl Index {
                         &mut book.below
                     };
                     side.insert((target, id), armed);
-                    if let Some(r) = book
-                        .repeating
-                        .as_mut()
-                        .and_then(|reps| reps.alerts.get_mut(&id))
-                    {
+                    if let Some(r) = book.repeating_alert_mut(id) {
                         r.side = condition;
                     }
                     outcome.resolved.push(Resolved {

@@ -635,3 +635,36 @@ proptest! {
         prop_assert_eq!(got, repeat_oracle(&specs, &trades));
     }
 }
+
+#[test]
+fn inserting_a_repeating_alert_again_replaces_where_it_was() {
+    let mut index = Index::default();
+    let btc = sym("BTCUSDT");
+    let target = 100;
+    index.insert_repeating(
+        AlertId(1),
+        btc.clone(),
+        price(target),
+        Condition::Above,
+        armed(0),
+        repeat_state(5, target, 0),
+    );
+    // The same alert, now fired and waiting for its re-arm: it no longer watches its target.
+    let waiting = RepeatState {
+        fire_count: 1,
+        phase: RepeatPhase::Resetting { cooldown_until: 0 },
+        ..repeat_state(5, target, 0)
+    };
+    index.insert_repeating(
+        AlertId(1),
+        btc.clone(),
+        price(target),
+        Condition::Above,
+        armed(0),
+        waiting,
+    );
+    assert_eq!(index.len(), 1);
+    assert!(index.on_trade(&btc, price(120), 1, 1).fired.is_empty());
+    assert_eq!(index.on_trade(&btc, price(95), 2, 2).rearmed.len(), 1);
+    assert_eq!(index.on_trade(&btc, price(100), 3, 3).fired.len(), 1);
+}
