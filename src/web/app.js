@@ -94,6 +94,9 @@ function when(iso) {
   return t;
 }
 
+// "BTCUSDT above 65000": an alert in words.
+function describe(a) { return a.cryptocurrency + " " + a.condition + " " + a.target_price; }
+
 // "65001.50 · <time>": a price and when it was.
 function priceAt(price, iso) {
   const span = document.createElement("span");
@@ -148,7 +151,7 @@ function render() {
     if (a.triggered_at) actions.appendChild(button("History", "secondary history", () => openHistory(a)));
     if (a.status === "created" || a.status === "triggered") {
       actions.appendChild(button("Delete", "danger", async () => {
-        if (!confirm("Delete the alert " + a.cryptocurrency + " " + a.condition + " " + a.target_price + "?")) return;
+        if (!confirm("Delete the alert " + describe(a) + "?")) return;
         try { await api("DELETE", "/alerts/" + a.id + "/"); $("#alerts-message").textContent = ""; alerts.delete(a.id); render(); restartLive(); refreshActivity(); }
         catch (e) { $("#alerts-message").textContent = e.message; }
       }));
@@ -183,7 +186,7 @@ async function loadActivity() {
     const time = cell(tr, "Fired at", when(fire.fired_at));
     if (isNew(fire)) time.append(" ", badge("new"));
     const a = alerts.get(fire.alert_id);
-    const what = cell(tr, "Alert", fire.cryptocurrency + (a ? " " + a.condition + " " + (a.target_price ?? "") : ""));
+    const what = cell(tr, "Alert", a ? describe(a) : fire.cryptocurrency);
     if (a) {
       const link = document.createElement("a");
       link.href = "#alert-" + a.id;
@@ -222,8 +225,7 @@ $("#notify").onclick = async () => {
 };
 function notifyFire(a) {
   if (!notifyOn()) return;
-  const title = a.cryptocurrency + " " + a.condition + " " + (a.target_price ?? "");
-  const n = new Notification(title, {
+  const n = new Notification(describe(a), {
     body: "Fired at " + a.triggered_price + (a.note ? "\n" + a.note : ""),
     tag: "pricealert-" + a.id + "-" + a.triggered_at,
     icon: "/icon-192.png",
@@ -269,7 +271,7 @@ function openEdit(a) {
 }
 
 async function openHistory(a) {
-  $("#history-title").textContent = "Fires of " + a.cryptocurrency + " " + a.condition + " " + a.target_price;
+  $("#history-title").textContent = "Fires of " + describe(a);
   const rows = $("#history-rows");
   rows.textContent = "";
   $("#history-message").textContent = "";
@@ -553,7 +555,8 @@ $("#create-form").onsubmit = async (event) => {
   const body = { cryptocurrency: f.get("cryptocurrency").trim(), target_price: f.get("target_price").trim() };
   if (f.get("condition")) body.condition = f.get("condition");
   if (f.get("note").trim()) body.note = f.get("note");
-  if (repeatOf(f)) body.repeat = repeatOf(f);
+  const repeat = repeatOf(f);
+  if (repeat) body.repeat = repeat;
   const picked = f.getAll("channel").map(Number);
   if (picked.length) body.channels = picked;
   $("#create-message").textContent = "";
