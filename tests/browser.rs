@@ -82,6 +82,10 @@ async fn the_page_shows_a_trigger_live() {
             ex.trade("BTCUSDT", "64990.00");
             ex.trade("BTCUSDT", "65001.50");
         }
+        if let Some(at) = line.strip_prefix("EXPIRING ") {
+            ex.wait_subscribed("ETHUSDT").await;
+            ex.trade_at("ETHUSDT", "100", at.parse().unwrap());
+        }
         if line == "TRIGGERED" {
             triggered = true;
         }

@@ -15,9 +15,11 @@ use tokio::sync::{broadcast, Notify};
 
 pub use events::AlertEvent;
 
+use crate::clock::now_millis;
+use crate::domain::percent::{can_fall, check_percent, check_window};
 use crate::domain::{
-    Alert, AlertEdit, AlertId, ChannelId, Condition, Distance, NewAlert, Price, Repeat, Status,
-    Symbol, UserId,
+    Alert, AlertEdit, AlertId, ChannelId, Condition, Distance, Move, NewAlert, Price, Repeat,
+    Status, Symbol, UserId,
 };
 use crate::market::Prices;
 use crate::matcher::Matcher;
@@ -40,6 +42,17 @@ pub enum AlertError {
          never re-arm"
     )]
     NeverRearms(Distance, Price),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("percent_down by {0} % could never fire: prices stay above zero")]
+    NeverFires(Price),
+    #[error("expires_at {} is not in the future", crate::clock::format_millis(*.0))]
+    ExpiryPassed(i64),
+    #[error(
+        "alert {0} expired at {at}: re-arming it needs a new expires_at in the future",
+        at = crate::clock::format_millis(*.1)
+    )]
+    ExpiryRequired(AlertId, i64),
     #[error(transparent)]
     Store(StoreError),
 }
@@ -53,23 +66,41 @@ impl From<StoreError> for AlertError {
     }
 }
 
+/// What an alert watches, as asked: `resolve` checks it whole.
+#[derive(Clone, Copy, Debug)]
+struct Shape {
+    target: Option<Price>,
+    condition: Option<Condition>,
+    percent: Option<Price>,
+    window_ms: Option<i64>,
+    repeat: Option<Repeat>,
+}
+
 /// What a user asks for, checked for shape by the caller; the condition may be left open.
 #[derive(Clone, Debug)]
 pub struct AlertRequest {
     pub symbol: Symbol,
-    pub target: Price,
+    /// Required for `above`/`below`, not given for a percent alert.
+    pub target: Option<Price>,
+    /// A percent alert's move: above 0, at most 1000...
+    pub percent: Option<Price>,
+    /// ...within this many milliseconds (1m to 24h).
+    pub window_ms: Option<i64>,
     /// `None`: the last known price decides (see `Condition::for_target`).
     pub condition: Option<Condition>,
     /// The channels to notify; empty: every enabled channel of the user.
     pub channels: Vec<ChannelId>,
     pub note: Option<String>,
     pub repeat: Option<Repeat>,
+    pub expires_at: Option<i64>,
 }
 
 /// What a user asks to change in an alert; `None` leaves that part as it is.
 #[derive(Clone, Debug, Default)]
 pub struct AlertEditRequest {
     pub target: Option<Price>,
+    pub percent: Option<Price>,
+    pub window_ms: Option<i64>,
     /// `Some(None)`: the last known price decides, as at creation.
     pub condition: Option<Option<Condition>>,
     /// `Some(None)` removes the note.
@@ -78,6 +109,21 @@ pub struct AlertEditRequest {
     pub channels: Option<Vec<ChannelId>>,
     /// `Some(None)` makes it one-shot.
     pub repeat: Option<Option<Repeat>>,
+    /// `Some(None)`: it never expires.
+    pub expires_at: Option<Option<i64>>,
+}
+
+/// `value` when `keep` says so: what an edit keeps of the alert as it was.
+fn kept<T>(value: Option<T>, keep: bool) -> Option<T> {
+    value.filter(|_| keep)
+}
+
+/// An expiry given now must lie ahead.
+fn check_expiry(expires_at: Option<i64>) -> Result<(), AlertError> {
+    match expires_at {
+        Some(at) if at <= now_millis() => Err(AlertError::ExpiryPassed(at)),
+        _ => Ok(()),
+    }
 }
 
 /// A repeating alert must be able to re-arm: one that may watch for a rise needs a reset price
@@ -87,9 +133,9 @@ fn check_rearm(
     condition: Condition,
     repeat: Option<Repeat>,
 ) -> Result<(), AlertError> {
-    match repeat {
-        Some(r) if !r.rearm.can_rearm(target, condition) => {
-            Err(AlertError::NeverRearms(r.rearm, target))
+    match repeat.and_then(|r| r.rearm) {
+        Some(rearm) if !rearm.can_rearm(target, condition) => {
+            Err(AlertError::NeverRearms(rearm, target))
         }
         _ => Ok(()),
     }
@@ -143,18 +189,24 @@ impl Alerts {
         if self.prices.is_listed(&request.symbol) == Some(false) {
             return Err(AlertError::UnknownSymbol(request.symbol));
         }
-        let condition = request.condition.unwrap_or_else(|| {
-            let last = self.prices.get(&request.symbol).map(|(price, _)| price);
-            Condition::for_target(request.target, last)
-        });
-        check_rearm(request.target, condition, request.repeat)?;
+        let shape = Shape {
+            target: request.target,
+            condition: request.condition,
+            percent: request.percent,
+            window_ms: request.window_ms,
+            repeat: request.repeat,
+        };
+        let (target, condition, percent) = self.resolve(&request.symbol, shape)?;
+        check_expiry(request.expires_at)?;
         let new = NewAlert {
             symbol: request.symbol,
-            target: request.target,
+            target,
             condition,
+            percent,
             channels: request.channels,
             note: request.note,
             repeat: request.repeat,
+            expires_at: request.expires_at,
         };
         let alert = self
             .store
@@ -165,6 +217,59 @@ impl Alerts {
         Ok(alert)
     }
 
+    /// What an alert watches, from what was asked: a target and side (the side from the last
+    /// known price when not given), or a move in percent within a window; checked whole.
+    fn resolve(
+        &self,
+        symbol: &Symbol,
+        shape: Shape,
+    ) -> Result<(Price, Condition, Option<Move>), AlertError> {
+        let invalid = |msg: &str| Err(AlertError::Invalid(msg.to_string()));
+        let rearm = shape.repeat.and_then(|r| r.rearm);
+        if shape.condition.is_some_and(Condition::is_percent) {
+            let condition = shape.condition.unwrap_or(Condition::PercentMove);
+            if shape.target.is_some() {
+                return invalid(
+                    "target_price is not given for a percent alert: it fires on a move from the \
+                     low or high of its window",
+                );
+            }
+            let (Some(percent), Some(window_ms)) = (shape.percent, shape.window_ms) else {
+                return invalid("a percent alert needs percent and window");
+            };
+            check_percent(percent).map_err(|e| AlertError::Invalid(format!("percent {e}")))?;
+            check_window(window_ms).map_err(|e| AlertError::Invalid(format!("window {e}")))?;
+            if rearm.is_some() {
+                return invalid(
+                    "repeat.rearm does not apply to a percent alert: it re-arms after its \
+                     cooldown, its window starting afresh at the fire",
+                );
+            }
+            if condition == Condition::PercentDown && !can_fall(percent) {
+                return Err(AlertError::NeverFires(percent));
+            }
+            let rule = Move { percent, window_ms };
+            return Ok((Price::from_units(0, 0), condition, Some(rule)));
+        }
+        let Some(target) = shape.target else {
+            return invalid("target_price is required");
+        };
+        if shape.percent.is_some() || shape.window_ms.is_some() {
+            return invalid(
+                "percent and window are only for percent_up, percent_down and percent_move",
+            );
+        }
+        if shape.repeat.is_some() && rearm.is_none() {
+            return invalid("repeat.rearm is required");
+        }
+        let condition = shape.condition.unwrap_or_else(|| {
+            let last = self.prices.get(symbol).map(|(price, _)| price);
+            Condition::for_target(target, last)
+        });
+        check_rearm(target, condition, shape.repeat)?;
+        Ok((target, condition, None))
+    }
+
     /// Changes an armed alert; the matcher swaps the definitions in one step. `condition:
     /// Some(None)` lets the last known price choose the side, as at creation.
     pub async fn edit(
@@ -173,38 +278,49 @@ impl Alerts {
         id: AlertId,
         request: AlertEditRequest,
     ) -> Result<Alert, AlertError> {
-        // The alert as it is, read once, when the edit's side or re-arm check depends on it.
-        let check = request.target.is_some() || matches!(request.repeat, Some(Some(_)));
-        let current = if check || request.condition == Some(None) {
-            Some(self.get(user, id).await?)
+        check_expiry(request.expires_at.flatten())?;
+        // What it watches changes: the whole is checked, from the alert as it is (read once).
+        let reshaped = request.target.is_some()
+            || request.condition.is_some()
+            || request.percent.is_some()
+            || request.window_ms.is_some()
+            || request.repeat.is_some();
+        let (target, condition, percent) = if reshaped {
+            let now = self.get(user, id).await?;
+            let was_percent = now.condition.is_percent();
+            let becomes_percent = match request.condition {
+                Some(condition) => condition.is_some_and(Condition::is_percent),
+                None => was_percent,
+            };
+            let shape = Shape {
+                target: request
+                    .target
+                    .or(kept(Some(now.target), !was_percent && !becomes_percent)),
+                condition: match request.condition {
+                    Some(condition) => condition,
+                    None => Some(now.condition),
+                },
+                percent: request
+                    .percent
+                    .or(kept(now.percent.map(|m| m.percent), becomes_percent)),
+                window_ms: request
+                    .window_ms
+                    .or(kept(now.percent.map(|m| m.window_ms), becomes_percent)),
+                repeat: request.repeat.unwrap_or(now.repeat),
+            };
+            let (target, condition, percent) = self.resolve(&now.symbol, shape)?;
+            (Some(target), Some(condition), Some(percent))
         } else {
-            None
+            (None, None, None)
         };
-        let condition = match (request.condition, &current) {
-            (Some(Some(condition)), _) => Some(condition),
-            // As at creation: from its (new or current) target and the last known price.
-            (Some(None), Some(now)) => {
-                let last = self.prices.get(&now.symbol).map(|(price, _)| price);
-                Some(Condition::for_target(
-                    request.target.unwrap_or(now.target),
-                    last,
-                ))
-            }
-            _ => None,
-        };
-        if let (true, Some(now)) = (check, &current) {
-            check_rearm(
-                request.target.unwrap_or(now.target),
-                condition.unwrap_or(now.condition),
-                request.repeat.unwrap_or(now.repeat),
-            )?;
-        }
         let edit = AlertEdit {
-            target: request.target,
+            target,
             condition,
+            percent,
             note: request.note,
             channels: request.channels,
             repeat: request.repeat,
+            expires_at: request.expires_at,
         };
         let (old, new) = self
             .store
@@ -216,11 +332,28 @@ impl Alerts {
         self.get(user, id).await
     }
 
-    /// Arms a fired alert again; trades before now never fire it.
-    pub async fn rearm(&self, user: UserId, id: AlertId) -> Result<Alert, AlertError> {
+    /// Arms a fired or expired alert again, with a new `expires_at` when given (needed when
+    /// its own has passed); trades before now never fire it.
+    pub async fn rearm(
+        &self,
+        user: UserId,
+        id: AlertId,
+        expires_at: Option<i64>,
+    ) -> Result<Alert, AlertError> {
+        check_expiry(expires_at)?;
+        if expires_at.is_none() {
+            let current = self.get(user, id).await?;
+            let expired = current.status == Status::Expired;
+            if let Some(at) = current
+                .expires_at
+                .filter(|at| expired || *at <= now_millis())
+            {
+                return Err(AlertError::ExpiryRequired(id, at));
+            }
+        }
         let alert = self
             .store
-            .rearm_alert(user, id)
+            .rearm_alert(user, id, expires_at)
             .await?
             .ok_or(AlertError::NotFound(id))?;
         self.matcher.arm(&alert);
@@ -289,16 +422,19 @@ impl Alerts {
         for user in &committed.users {
             (self.on_change)(*user);
         }
-        if committed.triggered.is_empty() {
-            return;
+        if !committed.triggered.is_empty() {
+            self.metrics
+                .fires
+                .fetch_add(committed.triggered.len() as u64, Ordering::Relaxed);
+            self.outbox_wake.notify_one();
         }
-        self.metrics
-            .fires
-            .fetch_add(committed.triggered.len() as u64, Ordering::Relaxed);
-        self.outbox_wake.notify_one();
+        // Nobody listening is fine: it is committed either way. (Fires first: in a batch, an
+        // expiry follows the fires before it.)
         for fired in committed.triggered {
-            // Nobody listening is fine: the fire is committed either way.
             let _ = self.events.send(AlertEvent::Triggered(fired));
+        }
+        for (id, user) in committed.expired {
+            let _ = self.events.send(AlertEvent::Expired { id, user });
         }
     }
 }

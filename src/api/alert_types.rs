@@ -4,20 +4,27 @@ use poem_openapi::{Enum, Object};
 
 use super::nullable::Nullable;
 use super::price_input::PriceInput;
-use super::text::{CooldownText, NoteText, RearmText, SymbolText};
+use super::text::{CooldownText, NoteText, RearmText, SymbolText, TimeText};
 use crate::clock::{format_millis, now_millis};
 use crate::config::HumanDuration;
 use crate::domain::{Alert, Condition, Delivery, DeliveryStatus, FireRecord, Repeat, Status};
 use crate::market::Prices;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Deserialize)]
-#[oai(rename_all = "lowercase")]
-#[serde(rename_all = "lowercase")]
+#[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum ConditionIn {
     /// Fire at the first trade at or above the target.
     Above,
     /// Fire at the first trade at or below the target.
     Below,
+    /// Fire at the first trade at least `percent` % above the lowest trade within `window`
+    /// before it.
+    PercentUp,
+    /// Fire at the first trade at least `percent` % below the highest trade within `window`.
+    PercentDown,
+    /// Either.
+    PercentMove,
 }
 
 impl ConditionIn {
@@ -25,17 +32,23 @@ impl ConditionIn {
         match self {
             ConditionIn::Above => Condition::Above,
             ConditionIn::Below => Condition::Below,
+            ConditionIn::PercentUp => Condition::PercentUp,
+            ConditionIn::PercentDown => Condition::PercentDown,
+            ConditionIn::PercentMove => Condition::PercentMove,
         }
     }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-#[oai(rename_all = "lowercase")]
+#[oai(rename_all = "snake_case")]
 pub enum ConditionOut {
     Above,
     Below,
     /// Chosen by the first price seen.
     Cross,
+    PercentUp,
+    PercentDown,
+    PercentMove,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
@@ -43,6 +56,8 @@ pub enum ConditionOut {
 pub enum StatusOut {
     Created,
     Triggered,
+    /// Reached its `expires_at` unfired (a repeating alert: between fires).
+    Expired,
     Deleted,
 }
 
@@ -53,14 +68,16 @@ pub enum StatusFilter {
     /// Same as `created`: armed and waiting.
     Active,
     Triggered,
+    Expired,
     Deleted,
 }
 
 impl StatusFilter {
-    pub const ALL: [StatusFilter; 4] = [
+    pub const ALL: [StatusFilter; 5] = [
         StatusFilter::Created,
         StatusFilter::Active,
         StatusFilter::Triggered,
+        StatusFilter::Expired,
         StatusFilter::Deleted,
     ];
 
@@ -70,6 +87,7 @@ impl StatusFilter {
             StatusFilter::Created => "created",
             StatusFilter::Active => "active",
             StatusFilter::Triggered => "triggered",
+            StatusFilter::Expired => "expired",
             StatusFilter::Deleted => "deleted",
         }
     }
@@ -78,6 +96,7 @@ impl StatusFilter {
         match self {
             StatusFilter::Created | StatusFilter::Active => Status::Created,
             StatusFilter::Triggered => Status::Triggered,
+            StatusFilter::Expired => Status::Expired,
             StatusFilter::Deleted => Status::Deleted,
         }
     }
@@ -87,10 +106,21 @@ impl StatusFilter {
 pub struct AlertCreate {
     /// A Binance spot symbol such as `BTCUSDT`; lower case is accepted and upper-cased.
     pub cryptocurrency: SymbolText,
-    pub target_price: PriceInput,
-    /// Omit it (or send null) to let the current price decide.
+    /// Required for `above` and `below` (and when `condition` is left out); not given for the
+    /// percent conditions.
+    #[serde(default, deserialize_with = "super::body::not_null")]
+    pub target_price: Option<PriceInput>,
+    /// Omit it (or send null) to let the current price decide between `above` and `below`.
     #[serde(default)]
     pub condition: Option<Nullable<ConditionIn>>,
+    /// For the percent conditions: how far the price must move, in percent of the window's
+    /// low (a rise) or high (a fall); a decimal above 0, at most 1000 (`"5"`, `"0.5"`).
+    #[serde(default, deserialize_with = "super::body::not_null")]
+    pub percent: Option<PriceInput>,
+    /// For the percent conditions: how far back the low or high is taken, from `"1m"` to
+    /// `"24h"`. Only trades at or after the alert's creation (or its latest fire) count.
+    #[serde(default, deserialize_with = "super::body::not_null")]
+    pub window: Option<CooldownText>,
     /// Ids of your channels to notify (404 if one is not yours); omit it for all of your
     /// enabled channels.
     #[serde(default, deserialize_with = "super::body::not_null")]
@@ -102,6 +132,20 @@ pub struct AlertCreate {
     /// Omit it (or send null) for an alert that fires once.
     #[serde(default)]
     pub repeat: Option<Nullable<RepeatIn>>,
+    /// When it stops watching: RFC 3339, in the future (400 otherwise). No trade at or after
+    /// it fires the alert, however late it is processed; if it has not fired by then its
+    /// status becomes `expired`. Omit it (or send null) for an alert that never expires.
+    #[serde(default)]
+    pub expires_at: Option<Nullable<TimeText>>,
+}
+
+/// What re-arming may change.
+#[derive(Debug, Default, Object, serde::Deserialize)]
+pub struct RearmBody {
+    /// A new expiry, in the future: required when the alert's own has passed (an `expired`
+    /// alert); left out, it keeps the one it has.
+    #[serde(default, deserialize_with = "super::body::not_null")]
+    pub expires_at: Option<TimeText>,
 }
 
 /// A repeating alert: after each fire it waits until the price has moved back from the target
@@ -110,8 +154,10 @@ pub struct AlertCreate {
 #[derive(Debug, Object, serde::Deserialize)]
 pub struct RepeatIn {
     /// How far the price must move back: a price (`"250"`) or a percentage of the target
-    /// (`"0.5%"`, above 0 and below 100).
-    pub rearm: RearmText,
+    /// (`"0.5%"`, above 0 and below 100). Required for `above`/`below`; not given for a percent
+    /// alert, which re-arms after its cooldown with its window starting afresh at the fire.
+    #[serde(default, deserialize_with = "super::body::not_null")]
+    pub rearm: Option<RearmText>,
     /// How long it stays quiet after a fire, in trade time: `"30s"`, `"15m"`, `"2h"`, `"1d"`;
     /// default `"0s"`.
     #[serde(default, deserialize_with = "super::body::not_null")]
@@ -121,7 +167,7 @@ pub struct RepeatIn {
 impl RepeatIn {
     pub fn repeat(&self) -> Result<Repeat, String> {
         Ok(Repeat {
-            rearm: self.rearm.distance()?,
+            rearm: self.rearm.as_ref().map(RearmText::distance).transpose()?,
             cooldown_ms: self.cooldown.as_ref().map_or(0, CooldownText::millis),
         })
     }
@@ -130,7 +176,8 @@ impl RepeatIn {
 /// A repeating alert's rule, as given.
 #[derive(Debug, Clone, Object)]
 pub struct RepeatOut {
-    pub rearm: String,
+    /// null for a percent alert.
+    pub rearm: Nullable<String>,
     pub cooldown: String,
 }
 
@@ -139,6 +186,12 @@ pub struct RepeatOut {
 pub struct AlertPatch {
     #[serde(default, deserialize_with = "super::body::not_null")]
     pub target_price: Option<PriceInput>,
+    /// A percent alert's move (see creation).
+    #[serde(default, deserialize_with = "super::body::not_null")]
+    pub percent: Option<PriceInput>,
+    /// A percent alert's window (see creation).
+    #[serde(default, deserialize_with = "super::body::not_null")]
+    pub window: Option<CooldownText>,
     /// null lets the current price decide, as at creation.
     #[serde(default, deserialize_with = "super::body::present")]
     pub condition: Option<Nullable<ConditionIn>>,
@@ -152,15 +205,22 @@ pub struct AlertPatch {
     /// null makes it fire once; an object makes it repeat. Either way it starts armed afresh.
     #[serde(default, deserialize_with = "super::body::present")]
     pub repeat: Option<Nullable<RepeatIn>>,
+    /// A new expiry in the future, or null for none.
+    #[serde(default, deserialize_with = "super::body::present")]
+    pub expires_at: Option<Nullable<TimeText>>,
 }
 
 #[derive(Debug, Clone, Object)]
 pub struct AlertOut {
     pub id: i64,
     pub cryptocurrency: String,
-    /// Exactly as it was given.
-    pub target_price: String,
+    /// Exactly as it was given; null for a percent alert.
+    pub target_price: Nullable<String>,
     pub condition: ConditionOut,
+    /// A percent alert's move, as given; null for the others.
+    pub percent: Nullable<String>,
+    /// A percent alert's window (`"1h"`); null for the others.
+    pub window: Nullable<String>,
     pub status: StatusOut,
     /// The owner's user id.
     pub user: i64,
@@ -169,6 +229,9 @@ pub struct AlertOut {
     pub triggered_at: Nullable<String>,
     /// The price of the trade that fired the alert.
     pub triggered_price: Nullable<String>,
+    /// A percent alert's latest fire was measured from this price: the window's low (a rise)
+    /// or high (a fall).
+    pub triggered_reference: Nullable<String>,
     /// The symbol's last known price, when one is known (lists may lag by `cache.ttl`).
     pub current_price: Nullable<String>,
     /// Ids of the channels it notifies.
@@ -182,6 +245,8 @@ pub struct AlertOut {
     /// Whether the next crossing would fire it now: `created`, and (repeating) past its re-arm
     /// distance and cooldown since the latest fire.
     pub armed: bool,
+    /// RFC 3339, UTC: from then on no trade fires it; null when it never expires.
+    pub expires_at: Nullable<String>,
     /// The latest fire's deliveries summed up (pending while any is pending, else failed if
     /// any failed, else sent); null until it fired.
     pub notification: Nullable<NotificationOut>,
@@ -249,36 +314,43 @@ impl AlertOut {
         Self {
             id: alert.id.0,
             cryptocurrency: alert.symbol.to_string(),
-            target_price: alert.target.to_string(),
+            target_price: (alert.percent.is_none())
+                .then(|| alert.target.to_string())
+                .into(),
             condition: match alert.condition {
                 Condition::Above => ConditionOut::Above,
                 Condition::Below => ConditionOut::Below,
                 Condition::Cross => ConditionOut::Cross,
+                Condition::PercentUp => ConditionOut::PercentUp,
+                Condition::PercentDown => ConditionOut::PercentDown,
+                Condition::PercentMove => ConditionOut::PercentMove,
             },
+            percent: alert.percent.map(|m| m.percent.to_string()).into(),
+            window: alert.percent.map(|m| duration_text(m.window_ms)).into(),
             status: match alert.status {
                 Status::Created => StatusOut::Created,
                 Status::Triggered => StatusOut::Triggered,
+                Status::Expired => StatusOut::Expired,
                 Status::Deleted => StatusOut::Deleted,
             },
             user: alert.user_id.0,
             created_at: format_millis(alert.created_at),
             triggered_at: alert.triggered_at.map(format_millis).into(),
             triggered_price: alert.triggered_price.map(|p| p.to_string()).into(),
+            triggered_reference: alert.triggered_reference.map(|p| p.to_string()).into(),
             current_price: prices.get(&alert.symbol).map(|(p, _)| p.to_string()).into(),
             channels: alert.channels.iter().map(|c| c.0).collect(),
             note: alert.note.clone().into(),
             repeat: alert
                 .repeat
                 .map(|r| RepeatOut {
-                    rearm: r.rearm.to_string(),
-                    cooldown: HumanDuration(std::time::Duration::from_millis(
-                        r.cooldown_ms.max(0) as u64
-                    ))
-                    .to_string(),
+                    rearm: r.rearm.map(|d| d.to_string()).into(),
+                    cooldown: duration_text(r.cooldown_ms),
                 })
                 .into(),
             fire_count: alert.fire_count,
             armed: alert.is_armed(now_millis()),
+            expires_at: alert.expires_at.map(format_millis).into(),
             notification: alert
                 .notification()
                 .map(|n| NotificationOut {
@@ -321,6 +393,8 @@ pub struct FireOut {
     pub fired_at: String,
     /// That trade's price.
     pub price: String,
+    /// A percent alert's window low (a rise) or high (a fall) the fire was measured from.
+    pub reference_price: Nullable<String>,
     /// Each channel's delivery of this fire.
     pub notifications: Vec<ChannelDeliveryOut>,
 }
@@ -332,6 +406,7 @@ impl FireOut {
             cryptocurrency: fire.symbol.to_string(),
             fired_at: format_millis(fire.fired_at),
             price: fire.price.to_string(),
+            reference_price: fire.reference.map(|p| p.to_string()).into(),
             notifications: fire
                 .deliveries
                 .iter()
@@ -351,6 +426,11 @@ pub struct FireList {
     pub next: Nullable<String>,
     /// Absolute URL of the previous page, or null on the first page.
     pub previous: Nullable<String>,
+}
+
+/// A duration as the API writes it (`"15m"`).
+fn duration_text(ms: i64) -> String {
+    HumanDuration(std::time::Duration::from_millis(ms.max(0) as u64)).to_string()
 }
 
 /// The alert as `GET /alerts/{id}/` shows it, for webhook bodies.

@@ -8,11 +8,12 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
 
 use super::alert_types::{
-    AlertCreate, AlertList, AlertOut, AlertPatch, ConditionIn, FireList, FireOut, StatusFilter,
+    AlertCreate, AlertList, AlertOut, AlertPatch, ConditionIn, FireList, FireOut, RearmBody,
+    StatusFilter,
 };
 use super::any_case::AnyCase;
 use super::bearer::BearerAuth;
-use super::body::JsonBody;
+use super::body::{JsonBody, OptionalBody};
 use super::cached_json::CachedJson;
 use super::error::ApiError;
 use super::text::{NoteText, SymbolText};
@@ -158,8 +159,13 @@ impl AlertsApi {
                 .map_err(|msg| ApiError::bad_request(format!("cryptocurrency {msg}")))?,
             target: body
                 .target_price
-                .to_price()
-                .map_err(ApiError::bad_request)?,
+                .map(|p| p.to_price().map_err(ApiError::bad_request))
+                .transpose()?,
+            percent: body
+                .percent
+                .map(|p| p.to_decimal("percent").map_err(ApiError::bad_request))
+                .transpose()?,
+            window_ms: body.window.map(|w| w.millis()),
             condition: body.condition.and_then(|c| c.0).map(ConditionIn::condition),
             channels: body
                 .channels
@@ -173,6 +179,7 @@ impl AlertsApi {
                 .and_then(|r| r.0)
                 .map(|r| r.repeat().map_err(ApiError::bad_request))
                 .transpose()?,
+            expires_at: body.expires_at.and_then(|t| t.0).map(|t| t.millis()),
         };
         let alert = state.alerts.create(user, request).await?;
         Ok(AlertCreated::Created(Json(AlertOut::new(
@@ -407,6 +414,11 @@ impl AlertsApi {
                 .target_price
                 .map(|p| p.to_price().map_err(ApiError::bad_request))
                 .transpose()?,
+            percent: body
+                .percent
+                .map(|p| p.to_decimal("percent").map_err(ApiError::bad_request))
+                .transpose()?,
+            window_ms: body.window.map(|w| w.millis()),
             condition: body.condition.map(|c| c.0.map(ConditionIn::condition)),
             note: body.note.map(|n| given_note(n.0)),
             channels: body
@@ -419,12 +431,16 @@ impl AlertsApi {
                         .transpose()
                 })
                 .transpose()?,
+            expires_at: body.expires_at.map(|t| t.0.map(|t| t.millis())),
         };
         let nothing = request.target.is_none()
+            && request.percent.is_none()
+            && request.window_ms.is_none()
             && request.condition.is_none()
             && request.note.is_none()
             && request.channels.is_none()
-            && request.repeat.is_none();
+            && request.repeat.is_none()
+            && request.expires_at.is_none();
         // An empty edit changes nothing, not even when it was last armed.
         let alert = if nothing {
             state.alerts.get(user, AlertId(id.0)).await?
@@ -445,10 +461,12 @@ impl AlertsApi {
         Ok(AlertFound::Ok(Json(AlertOut::new(&alert, &state.prices))))
     }
 
-    /// Arm a fired alert again.
+    /// Arm a fired or expired alert again.
     ///
     /// It goes back to `created` and fires at the next crossing; trades before now never fire
-    /// it. Its earlier fires stay in `GET /alerts/{id}/fires/`. 409 if it has not fired.
+    /// it. Its earlier fires stay in `GET /alerts/{id}/fires/`. 409 if it is armed already.
+    /// The body is optional: `expires_at` sets a new expiry, and is required (400) when the
+    /// alert's own has passed.
     #[oai(
         path = "/alerts/:id/rearm",
         method = "post",
@@ -459,9 +477,11 @@ impl AlertsApi {
         state: Data<&Arc<AppState>>,
         auth: BearerAuth,
         id: Path<i64>,
+        body: OptionalBody<RearmBody>,
     ) -> Result<AlertFound, ApiError> {
         let user = auth.user(&state).await?;
-        let alert = state.alerts.rearm(user, AlertId(id.0)).await?;
+        let expires_at = body.0.expires_at.map(|t| t.millis());
+        let alert = state.alerts.rearm(user, AlertId(id.0), expires_at).await?;
         Ok(AlertFound::Ok(Json(AlertOut::new(&alert, &state.prices))))
     }
 

@@ -50,6 +50,81 @@ impl<T: DeserializeOwned + Send> ParsePayload for JsonBody<T> {
 
 poem_openapi::impl_apirequest_for_payload!(JsonBody<T>, T: Type + DeserializeOwned + Send);
 
+/// A JSON request body of type `T` that may be left out: no body (or an empty one) is
+/// `T::default()`.
+pub struct OptionalBody<T>(pub T);
+
+impl<T: Type> Payload for OptionalBody<T> {
+    const CONTENT_TYPE: &'static str = JsonBody::<T>::CONTENT_TYPE;
+
+    fn check_content_type(content_type: &str) -> bool {
+        JsonBody::<T>::check_content_type(content_type)
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: DeserializeOwned + Default + Send> ParsePayload for OptionalBody<T> {
+    const IS_REQUIRED: bool = false;
+
+    async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
+        let bytes = <Vec<u8> as poem::FromRequest>::from_request(request, body).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalBody(T::default()));
+        }
+        parse(&bytes).map(OptionalBody).map_err(Into::into)
+    }
+}
+
+// As `impl_apirequest_for_payload!`, except that a request without a `Content-Type` is not
+// 415: with no body it is the default, and a body is read as JSON.
+impl<'a, T: Type + DeserializeOwned + Default + Send> poem_openapi::ApiExtractor<'a>
+    for OptionalBody<T>
+{
+    const TYPES: &'static [poem_openapi::ApiExtractorType] =
+        &[poem_openapi::ApiExtractorType::RequestObject];
+
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        <Self as Payload>::register(registry);
+    }
+
+    fn request_meta() -> Option<poem_openapi::registry::MetaRequest> {
+        Some(poem_openapi::registry::MetaRequest {
+            description: None,
+            content: vec![poem_openapi::registry::MetaMediaType {
+                content_type: <Self as Payload>::CONTENT_TYPE,
+                schema: <Self as Payload>::schema_ref(),
+            }],
+            required: false,
+        })
+    }
+
+    async fn from_request(
+        request: &'a Request,
+        body: &mut RequestBody,
+        _param_opts: poem_openapi::ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        match request.content_type() {
+            Some(content_type) if !Self::check_content_type(content_type) => {
+                Err(poem_openapi::error::ContentTypeError::NotSupported {
+                    content_type: content_type.to_string(),
+                }
+                .into())
+            }
+            _ => <Self as ParsePayload>::from_request(request, body).await,
+        }
+    }
+}
+
 /// Parses a body, or says what is wrong with it in words. Every body is a JSON object (serde
 /// would also read a struct from an array of its fields).
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {

@@ -223,8 +223,11 @@ impl From<AuthError> for ApiError {
 impl From<AlertError> for ApiError {
     fn from(err: AlertError) -> Self {
         match err {
-            AlertError::UnknownSymbol(_) => ApiError::bad_request(err.to_string()),
-            AlertError::NeverRearms(..) => {
+            AlertError::UnknownSymbol(_)
+            | AlertError::Invalid(_)
+            | AlertError::ExpiryPassed(_)
+            | AlertError::ExpiryRequired(..) => ApiError::bad_request(err.to_string()),
+            AlertError::NeverRearms(..) | AlertError::NeverFires(_) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, err.to_string())
             }
             AlertError::NotFound(_) => ApiError::not_found(err.to_string()),

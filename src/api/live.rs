@@ -44,6 +44,8 @@ pub enum LiveKind {
     Triggered,
     /// A delivery attempt of an alert's email was recorded; `alert` shows it.
     Notification,
+    /// One of your alerts reached its `expires_at` unfired; `alert` is its new state.
+    Expired,
     /// Current prices of the symbols you asked for.
     Prices,
     /// Your session ended (its token expired, you logged out, the password was changed or
@@ -197,6 +199,9 @@ impl Listener {
                 Tick::Alert(AlertEvent::Triggered(f)) if f.user == user => {
                     alert_event(&self.state, user, f.id, LiveKind::Triggered).await
                 }
+                Tick::Alert(AlertEvent::Expired { id, user: owner }) if owner == user => {
+                    alert_event(&self.state, user, id, LiveKind::Expired).await
+                }
                 Tick::Delivery(d) if d.user == user => {
                     alert_event(&self.state, user, d.alert, LiveKind::Notification).await
                 }
@@ -251,9 +256,9 @@ fn prices_event(state: &AppState, symbols: &HashSet<Symbol>) -> LiveEvent {
 impl LiveApi {
     /// Live updates (server-sent events) for the web page and other clients.
     ///
-    /// Events: `triggered` and `notification` carry the alert as `GET /alerts/{id}/` shows it;
-    /// `prices` (every 2 s) carries the last prices of `symbols`; `unauthorized` ends the stream
-    /// when its session ends (token expiry, logout, password change). At most
+    /// Events: `triggered`, `notification` and `expired` carry the alert as `GET /alerts/{id}/`
+    /// shows it; `prices` (every 2 s) carries the last prices of `symbols`; `unauthorized` ends
+    /// the stream when its session ends (token expiry, logout, password change). At most
     /// `limits.max_streams_per_user` streams per account are open at once (429 beyond).
     #[oai(path = "/events", method = "get", operation_id = "live_events")]
     async fn events(

@@ -86,7 +86,7 @@ mod tests {
         );
         assert_eq!(
             rule("status", "failed to parse \"StatusFilter\": Expect a valid enumeration value. (occurred while parsing \"optional_StatusFilter\")"),
-            "must be one of created, active, triggered, deleted"
+            "must be one of created, active, triggered, expired, deleted"
         );
         assert_eq!(
             rule(

@@ -25,21 +25,26 @@ pub enum PriceInput {
 impl PriceInput {
     /// Parses exactly; `0` and anything above 100 billion or finer than 1e-8 are refused.
     pub fn to_price(&self) -> Result<Price, String> {
+        self.to_decimal("target_price")
+    }
+
+    /// As `to_price`, for the field `field` (a percentage is read the same way).
+    pub fn to_decimal(&self, field: &str) -> Result<Price, String> {
         let (PriceInput::Text(text) | PriceInput::Number(text)) = self;
         if text.len() > MAX_TEXT {
-            return Err(format!("target_price is longer than {MAX_TEXT} characters"));
+            return Err(format!("{field} is longer than {MAX_TEXT} characters"));
         }
         let parsed = match self {
             PriceInput::Text(text) => Price::parse(text),
             PriceInput::Number(text) => Price::parse_json_number(text),
         };
         match parsed {
-            Ok(price) if price.is_zero() => Err("target_price must be greater than 0".into()),
+            Ok(price) if price.is_zero() => Err(format!("{field} must be greater than 0")),
             Ok(price) => Ok(price),
-            Err(PriceError::Syntax) => Err(
-                "target_price must be a positive decimal number like 65000 or \"0.00012\"".into(),
-            ),
-            Err(err) => Err(format!("target_price {err}")),
+            Err(PriceError::Syntax) => Err(format!(
+                "{field} must be a positive decimal number like 65000 or \"0.00012\""
+            )),
+            Err(err) => Err(format!("{field} {err}")),
         }
     }
 }

@@ -283,6 +283,72 @@ impl CooldownText {
     }
 }
 
+/// A moment: RFC 3339 with `T`, seconds, an optional fraction and `Z` or an offset.
+pub struct TimeRule;
+impl Rule for TimeRule {
+    /// The shape; the check also wants a real date and time (no 30 February, no hour 24).
+    const PATTERN: Option<&'static str> = Some(
+        r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})$",
+    );
+    const MAX_LENGTH: Option<usize> = Some(35);
+    const EXAMPLE: Option<&'static str> = Some("2026-12-31T23:00:00Z");
+    fn check(text: &str) -> Result<(), String> {
+        parse_time(text).map(|_| ())
+    }
+}
+pub type TimeText = Checked<TimeRule>;
+
+impl TimeText {
+    /// Milliseconds since the epoch (a fraction finer than that is cut off).
+    pub fn millis(&self) -> i64 {
+        parse_time(&self.text).unwrap_or(i64::MAX)
+    }
+}
+
+fn parse_time(text: &str) -> Result<i64, String> {
+    const RULE: &str = "must be an RFC 3339 time such as 2026-12-31T23:00:00Z";
+    let b = text.as_bytes();
+    let digits = |range: std::ops::Range<usize>| {
+        b.get(range.clone())
+            .is_some_and(|d| d.len() == range.len() && d.iter().all(u8::is_ascii_digit))
+    };
+    let at = |i: usize, c: u8| b.get(i) == Some(&c);
+    let fixed = digits(0..4)
+        && at(4, b'-')
+        && digits(5..7)
+        && at(7, b'-')
+        && digits(8..10)
+        && at(10, b'T')
+        && digits(11..13)
+        && at(13, b':')
+        && digits(14..16)
+        && at(16, b':')
+        && digits(17..19);
+    if !fixed {
+        return Err(RULE.into());
+    }
+    let mut i = 19;
+    if at(i, b'.') {
+        let n = b[i + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if !(1..=9).contains(&n) {
+            return Err(RULE.into());
+        }
+        i += 1 + n;
+    }
+    let zone = &b[i..];
+    let offset = zone.len() == 6
+        && matches!(zone[0], b'+' | b'-')
+        && digits(i + 1..i + 3)
+        && zone[3] == b':'
+        && digits(i + 4..i + 6);
+    if zone != b"Z" && !offset {
+        return Err(RULE.into());
+    }
+    let time = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map_err(|_| format!("{RULE}, with a real date and time"))?;
+    i64::try_from(time.unix_timestamp_nanos() / 1_000_000).map_err(|_| RULE.to_string())
+}
+
 /// A URL a channel calls.
 pub struct UrlRule;
 impl Rule for UrlRule {
@@ -451,6 +517,28 @@ mod tests {
             "99999999999.99999999",
             "100000000000",
         ]);
+        agrees::<TimeRule>(&[
+            "2026-12-31T23:00:00Z",
+            "2026-12-31T23:00:00.5Z",
+            "2026-12-31T23:00:00.123456789+05:30",
+            "2026-12-31T23:00:00-01:00",
+            "2026-12-31t23:00:00Z",
+            "2026-12-31T23:00:00z",
+            "2026-12-31 23:00:00Z",
+            "2026-12-31T23:00Z",
+            "2026-12-31T23:00:00",
+            "2026-12-31T23:00:00.Z",
+            "2026-12-31T23:00:00.1234567890Z",
+            "2026-12-31T23:00:00+0530",
+            "26-12-31T23:00:00Z",
+            "",
+        ]);
+        // The pattern is the shape; a date that does not exist has it and is still refused.
+        assert!(TimeRule::check("2026-02-30T00:00:00Z").is_err());
+        assert!(TimeRule::check("2026-12-31T24:00:00Z").is_err());
+        let t = |s: &str| parse_time(s).unwrap();
+        assert_eq!(t("1970-01-01T00:00:01.0019Z"), 1001);
+        assert_eq!(t("2026-12-31T23:00:00+01:00"), t("2026-12-31T22:00:00Z"));
         agrees::<CooldownRule>(&[
             "0s", "15m", "2h", "1d", "500ms", "999999d", "1000000d", "01m", "00s", "15", "m",
             "15min", "1.5h", "-1s", " 1s",

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::{ChannelId, ChannelKind, Price, Repeat, Symbol};
+use super::{ChannelId, ChannelKind, Move, Price, Repeat, Symbol};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct AlertId(pub i64);
@@ -31,9 +31,23 @@ pub enum Condition {
     Below,
     /// Not chosen by the user and no price known yet: the first price seen decides.
     Cross,
+    /// A rise by `percent` within `window` from the window's lowest price (see `Move`).
+    PercentUp,
+    /// A fall by `percent` within `window` from the window's highest price.
+    PercentDown,
+    /// Either.
+    PercentMove,
 }
 
 impl Condition {
+    /// Whether it watches a move in percent rather than a target.
+    pub fn is_percent(self) -> bool {
+        matches!(
+            self,
+            Condition::PercentUp | Condition::PercentDown | Condition::PercentMove
+        )
+    }
+
     /// The side a new alert watches when its owner did not say: a target above the last price
     /// waits for a rise, one at or below it for a fall; with no price known yet, the first price
     /// seen decides (`Cross`).
@@ -50,6 +64,8 @@ impl Condition {
 pub enum Status {
     Created,
     Triggered,
+    /// Its `expires_at` passed before it fired (or, repeating, while it waited).
+    Expired,
     Deleted,
 }
 
@@ -81,8 +97,20 @@ pub enum DeliveryStatus {
     Failed,
 }
 
-text_enum!(Condition { Above => "above", Below => "below", Cross => "cross" });
-text_enum!(Status { Created => "created", Triggered => "triggered", Deleted => "deleted" });
+text_enum!(Condition {
+    Above => "above",
+    Below => "below",
+    Cross => "cross",
+    PercentUp => "percent_up",
+    PercentDown => "percent_down",
+    PercentMove => "percent_move",
+});
+text_enum!(Status {
+    Created => "created",
+    Triggered => "triggered",
+    Expired => "expired",
+    Deleted => "deleted",
+});
 text_enum!(DeliveryStatus { Pending => "pending", Sent => "sent", Failed => "failed" });
 
 /// One channel's delivery of a fire.
@@ -142,14 +170,20 @@ pub struct Alert {
     pub id: AlertId,
     pub user_id: UserId,
     pub symbol: Symbol,
+    /// Zero for a percent alert, which has none.
     pub target: Price,
     pub condition: Condition,
+    /// A percent alert's move; `None` for the others.
+    pub percent: Option<Move>,
     pub status: Status,
     pub created_at: i64,
     /// When it was created, or last edited or re-armed: trades before it never fire it.
     pub armed_at: i64,
     pub triggered_at: Option<i64>,
     pub triggered_price: Option<Price>,
+    /// A percent alert's latest fire was measured from this price: the window's low (a rise)
+    /// or high (a fall).
+    pub triggered_reference: Option<Price>,
     /// The channels it notifies.
     pub channels: Vec<ChannelId>,
     /// The owner's words, shown with it and in every notification.
@@ -164,6 +198,8 @@ pub struct Alert {
     pub cooldown_until: Option<i64>,
     /// The aggregate id of the trade behind a repeating alert's latest fire or re-arm.
     pub last_trade_id: Option<u64>,
+    /// From this moment on no trade fires it.
+    pub expires_at: Option<i64>,
     /// Each channel's delivery of the latest fire; empty before it fired.
     pub deliveries: Vec<Delivery>,
 }
@@ -174,11 +210,13 @@ impl Alert {
         Notification::summarize(&self.deliveries)
     }
 
-    /// Whether the next crossing would fire it, at `now`: armed and not waiting for a re-arm.
+    /// Whether the next crossing would fire it, at `now`: armed, not waiting for a re-arm, and
+    /// not past its expiry.
     pub fn is_armed(&self, now: i64) -> bool {
         self.status == Status::Created
             && !self.awaiting_reset
             && self.cooldown_until.is_none_or(|until| until <= now)
+            && self.expires_at.is_none_or(|at| now < at)
     }
 }
 
@@ -186,12 +224,15 @@ impl Alert {
 #[derive(Clone, Debug)]
 pub struct NewAlert {
     pub symbol: Symbol,
+    /// Zero for a percent alert.
     pub target: Price,
     pub condition: Condition,
+    pub percent: Option<Move>,
     /// Checked to be the owner's channels.
     pub channels: Vec<ChannelId>,
     pub note: Option<String>,
     pub repeat: Option<Repeat>,
+    pub expires_at: Option<i64>,
 }
 
 /// What an edit changes; `None` leaves that part as it is.
@@ -199,12 +240,16 @@ pub struct NewAlert {
 pub struct AlertEdit {
     pub target: Option<Price>,
     pub condition: Option<Condition>,
+    /// `Some(None)`: it is no longer a percent alert (the new condition says what it is).
+    pub percent: Option<Option<Move>>,
     /// `Some(None)` removes the note.
     pub note: Option<Option<String>>,
     /// Checked to be the owner's channels; `Some(empty)`: all of the owner's enabled ones.
     pub channels: Option<Vec<ChannelId>>,
     /// `Some(None)` makes it one-shot.
     pub repeat: Option<Option<Repeat>>,
+    /// `Some(None)` makes it never expire.
+    pub expires_at: Option<Option<i64>>,
 }
 
 /// The longest note, in characters (a tweet's length).

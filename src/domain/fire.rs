@@ -18,6 +18,9 @@ pub struct Fired {
     pub time: i64,
     /// The trade's aggregate id.
     pub trade: u64,
+    /// A percent alert's reference: the window's low (a rise) or high (a fall) it was measured
+    /// from.
+    pub reference: Option<Price>,
     /// For a repeating alert, its count of fires with this one: the store applies a fire only
     /// to the alert at the count before it, so a fire replayed after a restart is a no-op and
     /// fires apply in order. `None` for a one-shot alert.
@@ -33,6 +36,15 @@ pub struct Rearmed {
     pub fire_count: u32,
     /// The aggregate id of the trade that re-armed it.
     pub trade: u64,
+}
+
+/// An alert that reached its `expires_at` unfired (or, repeating, between fires): every trade
+/// before that moment was matched against it, and none from then on may fire it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Expired {
+    pub id: AlertId,
+    /// The alert's `armed_at` as the matcher knew it: an edit since keeps it armed.
+    pub armed_at: i64,
 }
 
 /// A `cross` alert whose side the first price decided.
@@ -63,5 +75,7 @@ pub struct FireRecord {
     pub price: Price,
     /// The trade's time, milliseconds since the epoch.
     pub fired_at: i64,
+    /// A percent alert's window low or high the fire was measured from.
+    pub reference: Option<Price>,
     pub deliveries: Vec<Delivery>,
 }

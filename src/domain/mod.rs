@@ -5,6 +5,7 @@ pub mod alert;
 pub mod channel;
 pub mod channel_fields;
 mod fire;
+pub mod percent;
 mod price;
 pub mod repeat;
 pub mod symbol;
@@ -14,7 +15,8 @@ pub use alert::{
     UserId,
 };
 pub use channel::{Channel, ChannelFields, ChannelId, ChannelKind, ChannelSettings};
-pub use fire::{Cursor, FireRecord, Fired, Rearmed, Resolved};
+pub use fire::{Cursor, Expired, FireRecord, Fired, Rearmed, Resolved};
+pub use percent::Move;
 pub use price::{Price, PriceError};
 pub use repeat::{Distance, Repeat};
 pub use symbol::{is_exchange_symbol, Symbol};

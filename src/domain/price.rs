@@ -39,6 +39,15 @@ impl Price {
         }
     }
 
+    /// A price of `units` × 1e-8 with as few places as show it exactly (`100`, `0.5`).
+    pub fn from_units_shortest(units: u64) -> Self {
+        let mut scale = MAX_SCALE;
+        while scale > 0 && units.is_multiple_of(10u64.pow(u32::from(MAX_SCALE - scale + 1))) {
+            scale -= 1;
+        }
+        Self { units, scale }
+    }
+
     /// The value in units of 1e-8: the key the matcher orders by.
     pub fn units(self) -> u64 {
         self.units
@@ -200,6 +209,18 @@ impl fmt::Debug for Price {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_shortest_form_shows_every_unit() {
+        let short = |text: &str| {
+            Price::from_units_shortest(Price::parse(text).unwrap().units()).to_string()
+        };
+        assert_eq!(short("65000.01000000"), "65000.01");
+        assert_eq!(short("100.00000000"), "100");
+        assert_eq!(short("0.00000001"), "0.00000001");
+        assert_eq!(short("120"), "120");
+        assert_eq!(short("0"), "0");
+    }
 
     #[test]
     fn round_trips_the_text_it_was_given() {

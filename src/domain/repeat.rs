@@ -27,7 +27,9 @@ pub enum Distance {
 /// A repeating alert's rule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Repeat {
-    pub rearm: Distance,
+    /// `None` for a percent alert: it re-arms after its cooldown, its window starting afresh
+    /// at the fire.
+    pub rearm: Option<Distance>,
     /// How long after a fire it stays quiet, in milliseconds of trade time.
     pub cooldown_ms: i64,
 }
@@ -84,8 +86,10 @@ impl Distance {
     /// must leave a price above zero.
     pub fn can_rearm(self, target: Price, condition: Condition) -> bool {
         match condition {
-            Condition::Below => true,
             Condition::Above | Condition::Cross => self.reset_below(target).is_some_and(|u| u > 0),
+            // Watching for a fall re-arms on a rise, always possible; a percent alert has no
+            // distance.
+            _ => true,
         }
     }
 }

@@ -50,6 +50,12 @@ pub struct Feed {
     pub rest: Option<Rest>,
     /// Recovered trades older than this are not applied.
     pub max_backfill: Duration,
+    /// How long after an alert's expiry a symbol that has not traded since is taken to have
+    /// none in flight from before it (`market.stall_timeout`: a stream silent longer is
+    /// replaced and its gap recovered).
+    pub expiry_grace: Duration,
+    /// Connections that were connected and are not now; `None` until the first connects.
+    down: Option<HashSet<usize>>,
     metrics: Arc<Metrics>,
     states: HashMap<Symbol, SymbolState>,
     /// Cursor snapshots taken each tick, oldest first, waiting out `CURSOR_LAG`.
@@ -63,6 +69,7 @@ impl Feed {
         prices: Arc<Prices>,
         rest: Option<Rest>,
         max_backfill: Duration,
+        expiry_grace: Duration,
         cursors: Vec<Cursor>,
         metrics: Arc<Metrics>,
     ) -> (Self, mpsc::UnboundedReceiver<Backfilled>) {
@@ -85,6 +92,8 @@ impl Feed {
             prices,
             rest,
             max_backfill,
+            expiry_grace,
+            down: None,
             metrics,
             states,
             pending_cursors: VecDeque::new(),
@@ -114,11 +123,15 @@ impl Feed {
                     }
                     Some(Event::Connected(conn)) => {
                         self.metrics.connection(conn, true);
+                        self.down.get_or_insert_with(HashSet::new).remove(&conn);
                         tracing::debug!(conn, "connected; recovering what was missed");
                         self.recover_all();
                     }
                     Some(Event::Disconnected(conn)) => {
                         self.metrics.connection(conn, false);
+                        if let Some(down) = self.down.as_mut() {
+                            down.insert(conn);
+                        }
                         tracing::debug!(conn, "disconnected");
                     }
                     Some(Event::Failed { host, error }) => {
@@ -127,7 +140,10 @@ impl Feed {
                     None => break,
                 },
                 Some((symbol, result)) = backfilled.recv() => self.finish_recovery(symbol, result),
-                _ = flush.tick() => self.flush_cursors(),
+                _ = flush.tick() => {
+                    self.flush_cursors();
+                    self.expire_quiet();
+                }
                 _ = shutdown.cancelled() => break,
             }
         }
@@ -363,6 +379,20 @@ impl Feed {
         {
             self.states.remove(&symbol);
         }
+    }
+
+    /// Expires alerts on symbols that have not traded since their expiry: once every connection
+    /// is up, the symbol is not being recovered, and `expiry_grace` has passed, no trade from
+    /// before the expiry can still be on its way. (A symbol that trades expires them at its
+    /// first trade at or past the moment, exactly.)
+    fn expire_quiet(&self) {
+        if self.down.as_ref().is_none_or(|down| !down.is_empty()) {
+            return;
+        }
+        let through = now_millis() - self.expiry_grace.as_millis() as i64;
+        self.matcher.expire_due(through, |symbol| {
+            self.states.get(symbol).is_none_or(|s| !s.recovering)
+        });
     }
 
     /// Records where each symbol's stream stands, but commits it only `CURSOR_LAG` ticks

@@ -72,6 +72,7 @@ pub async fn run(
         prices.clone(),
         rest.clone(),
         config.max_backfill.get(),
+        config.stall_timeout.get(),
         cursors,
         metrics,
     );

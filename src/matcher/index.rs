@@ -6,7 +6,25 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 
 use rustc_hash::FxHashMap;
 
-use crate::domain::{AlertId, Condition, Fired, Price, Rearmed, Resolved, Symbol, UserId};
+use crate::domain::{
+    AlertId, Condition, Expired, Fired, Move, Price, Rearmed, Resolved, Symbol, UserId,
+};
+
+mod percent;
+
+use percent::Percents;
+pub use percent::{PercentAlert, PercentState};
+
+/// What kind of alert is armed, with its progress.
+#[derive(Clone, Copy, Debug)]
+pub enum Kind {
+    /// Fires once at its target.
+    OneShot,
+    /// Fires at its target again and again, re-arming in between.
+    Repeating(RepeatState),
+    /// Fires on a move in percent within a window (see `percent.rs`).
+    Percent(Move, PercentState),
+}
 
 /// An armed alert as the index keeps it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -16,6 +34,15 @@ pub struct Armed {
     /// older than this never fire it. A fire carries it, so a fire of an edited alert's old
     /// definition is recognised and dropped.
     pub armed_at: i64,
+    /// From this moment on no trade fires it (`i64::MAX`: never).
+    pub expires_at: i64,
+}
+
+impl Armed {
+    /// Whether a trade at `time` may fire it: at or after it was armed, before it expires.
+    fn live_at(&self, time: i64) -> bool {
+        self.armed_at <= time && time < self.expires_at
+    }
 }
 
 /// Where a repeating alert stands between fires.
@@ -81,6 +108,11 @@ struct Book {
     /// The symbol's repeating alerts, if it ever had one: boxed, so a book without costs a
     /// pointer and the fast path one check.
     repeating: Option<Box<Repeats>>,
+    /// The symbol's percent alerts, if it ever had one (boxed, as `repeating`).
+    percents: Option<Box<Percents>>,
+    /// Alerts that expire, soonest first: `(expires_at, id, target units)`. An entry whose
+    /// alert has left or was edited is skipped when it comes up.
+    expiring: BinaryHeap<Reverse<(i64, i64, u64)>>,
 }
 
 /// A symbol's repeating alerts.
@@ -151,6 +183,8 @@ impl Default for Book {
             recent: VecDeque::new(),
             forgotten_until: i64::MIN,
             repeating: None,
+            percents: None,
+            expiring: BinaryHeap::new(),
         }
     }
 }
@@ -185,6 +219,7 @@ impl Book {
             && self.below.is_empty()
             && self.cross.is_empty()
             && self.repeats().is_none_or(|r| r.alerts.is_empty())
+            && self.percents.as_ref().is_none_or(|p| p.is_empty())
     }
 
     /// Puts an alert watching its target where `side` says; whether it was not there yet.
@@ -199,6 +234,8 @@ impl Book {
                 }
                 !present
             }
+            // A percent alert has no target to watch: it lives in `percents`.
+            Condition::PercentUp | Condition::PercentDown | Condition::PercentMove => false,
         }
     }
 
@@ -234,6 +271,7 @@ impl Book {
                     Condition::Above => drop(self.above.remove(&key)),
                     Condition::Below => drop(self.below.remove(&key)),
                     Condition::Cross => self.cross.retain(|(_, cid, _)| *cid != id),
+                    Condition::PercentUp | Condition::PercentDown | Condition::PercentMove => {}
                 }
             }
             (RepeatPhase::Resetting { .. }, Some(reps)) => {
@@ -245,6 +283,76 @@ impl Book {
             }
             _ => {}
         }
+    }
+
+    /// The alert `id` with target `target`, wherever it sits.
+    fn armed_of(&self, id: i64, target: u64) -> Option<Armed> {
+        let key = (target, id);
+        self.above
+            .get(&key)
+            .or_else(|| self.below.get(&key))
+            .or_else(|| {
+                self.cross
+                    .iter()
+                    .find(|(_, cid, _)| *cid == id)
+                    .map(|(_, _, a)| a)
+            })
+            .copied()
+            .or_else(|| self.repeating_alert(id).map(|r| r.armed))
+            .or_else(|| Some(self.percents.as_ref()?.get(id)?.armed))
+    }
+
+    /// Takes alert `id` (with target `target`) out wherever it sits; whether it was there.
+    fn remove(&mut self, id: i64, target: u64) -> bool {
+        let key = (target, id);
+        let mut removed = self.above.remove(&key).is_some() || self.below.remove(&key).is_some();
+        if !removed {
+            let before = self.cross.len();
+            self.cross.retain(|(_, cid, _)| *cid != id);
+            removed = self.cross.len() != before;
+        }
+        if let Some(r) = self
+            .repeating
+            .as_mut()
+            .and_then(|reps| reps.alerts.remove(&id))
+        {
+            self.unplace(id, &r);
+            removed = true;
+        }
+        if let Some(percents) = self.percents.as_mut() {
+            removed |= percents.remove(id);
+        }
+        self.refresh();
+        removed
+    }
+
+    /// Remembers when an alert expires, if it does.
+    fn expire_at(&mut self, id: i64, target: u64, armed: Armed) {
+        if armed.expires_at != i64::MAX {
+            self.expiring.push(Reverse((armed.expires_at, id, target)));
+        }
+    }
+
+    /// Takes out the alerts that expire at or before `time`; returns how many.
+    fn expire_through(&mut self, time: i64, out: &mut TradeOutcome) -> usize {
+        let mut count = 0;
+        while let Some(&Reverse((at, id, target))) = self.expiring.peek() {
+            if at > time {
+                break;
+            }
+            self.expiring.pop();
+            let Some(armed) = self.armed_of(id, target) else {
+                continue;
+            };
+            if armed.expires_at == at && self.remove(id, target) {
+                count += 1;
+                out.expired.push(Expired {
+                    id: AlertId(id),
+                    armed_at: armed.armed_at,
+                });
+            }
+        }
+        count
     }
 
     /// Whether trade `trade` is one that repeating alert `id` already took into account.
@@ -338,17 +446,23 @@ pub struct TradeOutcome {
     pub resolved: Vec<Resolved>,
     /// Repeating alerts a trade past their re-arm distance re-armed.
     pub rearmed: Vec<Rearmed>,
+    /// Alerts that expired unfired: the trade came at or after their `expires_at`.
+    pub expired: Vec<Expired>,
 }
 
 impl TradeOutcome {
     pub fn is_empty(&self) -> bool {
-        self.fired.is_empty() && self.resolved.is_empty() && self.rearmed.is_empty()
+        self.fired.is_empty()
+            && self.resolved.is_empty()
+            && self.rearmed.is_empty()
+            && self.expired.is_empty()
     }
 
     fn extend(&mut self, other: TradeOutcome) {
         self.fired.extend(other.fired);
         self.resolved.extend(other.resolved);
         self.rearmed.extend(other.rearmed);
+        self.expired.extend(other.expired);
     }
 }
 
@@ -373,6 +487,7 @@ impl Index {
                     .into_iter()
                     .flat_map(|r| r.alerts.values().map(|r| &r.armed)),
             )
+            .chain(book.percents.iter().flat_map(|p| p.armed()))
             .map(|a| a.armed_at)
             .min()
     }
@@ -404,22 +519,49 @@ impl Index {
         if added {
             self.armed += 1;
         }
+        book.expire_at(id.0, target.units(), armed);
     }
 
-    /// Inserts a one-shot alert, or with `repeat` a repeating one.
-    pub fn insert_either(
+    /// Inserts an alert of any kind.
+    pub fn insert_kind(
         &mut self,
         id: AlertId,
         symbol: Symbol,
         target: Price,
         condition: Condition,
         armed: Armed,
-        repeat: Option<RepeatState>,
+        kind: Kind,
     ) {
-        match repeat {
-            Some(state) => self.insert_repeating(id, symbol, target, condition, armed, state),
-            None => self.insert(id, symbol, target, condition, armed),
+        match kind {
+            Kind::Repeating(state) => {
+                self.insert_repeating(id, symbol, target, condition, armed, state)
+            }
+            Kind::OneShot => self.insert(id, symbol, target, condition, armed),
+            Kind::Percent(rule, state) => {
+                let alert = PercentAlert {
+                    armed,
+                    rule,
+                    side: condition,
+                    state,
+                };
+                self.insert_percent(id, symbol, alert);
+            }
         }
+    }
+
+    /// Inserts a percent alert; a window new to the symbol starts with its recent trades.
+    pub fn insert_percent(&mut self, id: AlertId, symbol: Symbol, alert: PercentAlert) {
+        let book = self.books.entry(symbol).or_default();
+        let now = book.recent.back().map_or(i64::MIN, |r| r.1);
+        let recent = book.recent.iter().map(|(p, t, _)| (*t, p.units()));
+        let added = book
+            .percents
+            .get_or_insert_with(Box::default)
+            .insert(id.0, alert, now, recent);
+        if added {
+            self.armed += 1;
+        }
+        book.expire_at(id.0, 0, alert.armed);
     }
 
     /// Inserts a repeating alert in the phase `state` says.
@@ -446,6 +588,7 @@ impl Index {
         }
         book.place(id.0, r);
         book.refresh();
+        book.expire_at(id.0, r.target, armed);
     }
 
     /// Whether trades on `symbol` at or after `since` were already forgotten: an alert created
@@ -465,7 +608,7 @@ impl Index {
         target: Price,
         condition: Condition,
         armed: Armed,
-        repeat: Option<RepeatState>,
+        kind: Kind,
     ) -> TradeOutcome {
         let missed: Vec<(Price, i64, u64)> = self
             .books
@@ -479,25 +622,26 @@ impl Index {
             })
             .unwrap_or_default();
         if missed.is_empty() {
-            self.insert_either(id, symbol, target, condition, armed, repeat);
+            self.insert_kind(id, symbol, target, condition, armed, kind);
             return TradeOutcome::default();
         }
         // Replay through a scratch index holding only this alert, then keep what is left.
         let mut scratch = Index::default();
-        scratch.insert_either(id, symbol.clone(), target, condition, armed, repeat);
+        scratch.insert_kind(id, symbol.clone(), target, condition, armed, kind);
         let mut outcome = TradeOutcome::default();
         for (price, time, trade) in missed {
             outcome.extend(scratch.on_trade(symbol.as_str(), price, time, trade));
         }
-        if repeat.is_some() {
-            let left = scratch
-                .books
-                .get(symbol.as_str())
-                .and_then(|b| b.repeating_alert(id.0));
-            if let Some(r) = left {
+        let left = scratch.books.get(symbol.as_str());
+        if let Kind::Percent(..) = kind {
+            if let Some(a) = left.and_then(|b| b.percents.as_ref()?.get(id.0).copied()) {
+                self.insert_percent(id, symbol, a);
+            }
+        } else if let Kind::Repeating(_) = kind {
+            if let Some(r) = left.and_then(|b| b.repeating_alert(id.0)) {
                 self.insert_repeating(id, symbol, target, r.side, armed, r.state);
             }
-        } else if outcome.fired.is_empty() {
+        } else if outcome.fired.is_empty() && outcome.expired.is_empty() {
             let condition = outcome.resolved.last().map_or(condition, |r| r.condition);
             self.insert(id, symbol, target, condition, armed);
         }
@@ -506,29 +650,37 @@ impl Index {
 
     /// Removes an alert wherever it sits; returns whether it was armed.
     pub fn remove(&mut self, id: AlertId, symbol: &Symbol, target: Price) -> bool {
-        let Some(book) = self.books.get_mut(symbol) else {
-            return false;
-        };
-        let key = (target.units(), id.0);
-        let mut removed = book.above.remove(&key).is_some() || book.below.remove(&key).is_some();
-        if !removed {
-            let before = book.cross.len();
-            book.cross.retain(|(_, cid, _)| *cid != id.0);
-            removed = book.cross.len() != before;
-        }
-        if let Some(r) = book
-            .repeating
-            .as_mut()
-            .and_then(|reps| reps.alerts.remove(&id.0))
-        {
-            book.unplace(id.0, &r);
-            removed = true;
-        }
-        book.refresh();
+        let removed = self
+            .books
+            .get_mut(symbol)
+            .is_some_and(|book| book.remove(id.0, target.units()));
         if removed {
             self.armed -= 1;
         }
         removed
+    }
+
+    /// Expires the alerts on `symbol` whose `expires_at` is at or before `time`: the caller
+    /// knows every trade on it before `time` was applied.
+    pub fn expire_through(&mut self, symbol: &str, time: i64) -> TradeOutcome {
+        let mut outcome = TradeOutcome::default();
+        if let Some(book) = self.books.get_mut(symbol) {
+            self.armed -= book.expire_through(time, &mut outcome);
+        }
+        outcome
+    }
+
+    /// Symbols with an alert that expires at or before `time`.
+    pub fn expiring_by(&self, time: i64) -> Vec<Symbol> {
+        self.books
+            .iter()
+            .filter(|(_, book)| {
+                book.expiring
+                    .peek()
+                    .is_some_and(|Reverse((at, _, _))| *at <= time)
+            })
+            .map(|(symbol, _)| symbol.clone())
+            .collect()
     }
 
     /// Applies one trade (aggregate id `trade`): fires every armed alert it crosses that
@@ -552,6 +704,15 @@ impl Index {
             }
         }
         let p = price.units();
+        // Every trade before this one was applied: alerts that expired by its time leave
+        // unfired, before it is matched.
+        if book
+            .expiring
+            .peek()
+            .is_some_and(|Reverse((at, _, _))| *at <= time)
+        {
+            self.armed -= book.expire_through(time, &mut outcome);
+        }
         // Repeating alerts whose cooldown ended by this trade watch their target again.
         if let Some(reps) = book.repeating.as_mut() {
             let mut cooled = Vec::new();
@@ -589,6 +750,7 @@ impl Index {
                     price,
                     time,
                     trade,
+                    reference: None,
                     repeat,
                 });
             }
@@ -602,7 +764,7 @@ impl Index {
             let hits: Vec<(u64, i64)> = book
                 .above
                 .range(..=(p, i64::MAX))
-                .filter(|(key, armed)| armed.armed_at <= time && !book.seen_by(key.1, trade))
+                .filter(|(key, armed)| armed.live_at(time) && !book.seen_by(key.1, trade))
                 .map(|(key, _)| *key)
                 .collect();
             for key in hits {
@@ -619,7 +781,7 @@ impl Index {
             let hits: Vec<(u64, i64)> = book
                 .below
                 .range((p, i64::MIN)..)
-                .filter(|(key, armed)| armed.armed_at <= time && !book.seen_by(key.1, trade))
+                .filter(|(key, armed)| armed.live_at(time) && !book.seen_by(key.1, trade))
                 .map(|(key, _)| *key)
                 .collect();
             for key in hits {
@@ -631,7 +793,7 @@ impl Index {
         if !book.cross.is_empty() {
             let waiting = std::mem::take(&mut book.cross);
             for (target, id, armed) in waiting {
-                if armed.armed_at > time || book.seen_by(id, trade) {
+                if !armed.live_at(time) || book.seen_by(id, trade) {
                     book.cross.push((target, id, armed));
                 } else if target == p {
                     fire(book, id, &armed, &mut outcome);
@@ -669,6 +831,26 @@ impl Index {
                 book.reset(id, Condition::Below, time, trade, &mut outcome);
             }
         }
+        if let Some(percents) = book.percents.as_mut() {
+            if let Ok(symbol) = Symbol::parse(symbol) {
+                for f in percents.on_trade(p, time, trade) {
+                    if f.repeat.is_none() {
+                        one_shots += 1;
+                    }
+                    outcome.fired.push(Fired {
+                        id: AlertId(f.id),
+                        user: f.armed.user,
+                        armed_at: f.armed.armed_at,
+                        symbol: symbol.clone(),
+                        price,
+                        time,
+                        trade,
+                        reference: Some(Price::from_units_shortest(f.reference)),
+                        repeat: f.repeat,
+                    });
+                }
+            }
+        }
         book.refresh();
         self.armed -= one_shots;
         // An emptied book stays, remembering its recent trades: an alert created a moment
@@ -681,6 +863,12 @@ impl Index {
     pub fn approx_bytes(&self) -> usize {
         // A BTreeMap entry costs its key and value plus about a third more for node slack.
         self.armed * (std::mem::size_of::<(u64, i64)>() + std::mem::size_of::<Armed>()) * 4 / 3
+            + self
+                .books
+                .values()
+                .filter_map(|b| b.percents.as_ref())
+                .map(|p| p.approx_bytes())
+                .sum::<usize>()
     }
 }
 

@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{mpsc, watch};
 
-pub use index::{Armed, Index, RepeatPhase, RepeatState, TradeOutcome};
+pub use index::{
+    Armed, Index, Kind, PercentAlert, PercentState, RepeatPhase, RepeatState, TradeOutcome,
+};
 pub use persist::{run_persister, Work};
 
 use crate::domain::{Alert, Cursor, Price, Status, Symbol};
@@ -59,10 +61,7 @@ impl Matcher {
         if alert.status != Status::Created {
             return;
         }
-        let armed = Armed {
-            user: alert.user_id,
-            armed_at: alert.armed_at,
-        };
+        let armed = armed(alert);
         // Committed a moment ago: catch up on the trades since it was armed, under the same
         // lock as `on_trade`, so no trade falls between the two.
         let (new_symbol, outcome) = {
@@ -85,7 +84,7 @@ impl Matcher {
                 alert.target,
                 alert.condition,
                 armed,
-                repeat_state(alert),
+                kind(alert),
             );
             if !outcome.is_empty() {
                 let _ = self.work.send(Work::Trade(outcome.clone()));
@@ -125,18 +124,15 @@ impl Matcher {
             }
             let mut index = self.index();
             for alert in page {
-                let armed = Armed {
-                    user: alert.user_id,
-                    armed_at: alert.armed_at,
-                };
-                let repeat = repeat_state(&alert);
-                index.insert_either(
+                let armed = armed(&alert);
+                let kind = kind(&alert);
+                index.insert_kind(
                     alert.id,
                     alert.symbol,
                     alert.target,
                     alert.condition,
                     armed,
-                    repeat,
+                    kind,
                 );
             }
         }
@@ -160,7 +156,8 @@ impl Matcher {
         let (outcome, symbol_gone) = {
             let mut index = self.index();
             let outcome = index.on_trade(symbol, price, time, trade);
-            let gone = !outcome.fired.is_empty() && !index.has_symbol(symbol);
+            let left = !outcome.fired.is_empty() || !outcome.expired.is_empty();
+            let gone = left && !index.has_symbol(symbol);
             (outcome, gone)
         };
         let fired = outcome.fired.len();
@@ -171,6 +168,32 @@ impl Matcher {
             self.notify_symbols();
         }
         fired
+    }
+
+    /// Expires the alerts whose `expires_at` is at or before `through` on the symbols that
+    /// `settled` says have every trade before `through` applied (the feed knows: connected,
+    /// nothing being recovered). A symbol that trades expires its alerts at its first trade
+    /// at or past the moment instead.
+    pub fn expire_due(&self, through: i64, settled: impl Fn(&Symbol) -> bool) {
+        let (outcome, symbols_gone) = {
+            let mut index = self.index();
+            let mut outcome = TradeOutcome::default();
+            let mut gone = false;
+            for symbol in index.expiring_by(through) {
+                if settled(&symbol) {
+                    let expired = index.expire_through(symbol.as_str(), through);
+                    gone |= !expired.is_empty() && !index.has_symbol(&symbol);
+                    outcome.expired.extend(expired.expired);
+                }
+            }
+            (outcome, gone)
+        };
+        if !outcome.is_empty() {
+            let _ = self.work.send(Work::Trade(outcome));
+        }
+        if symbols_gone {
+            self.notify_symbols();
+        }
     }
 
     /// Queues a record of how far a symbol's trades have been processed.
@@ -199,10 +222,41 @@ impl Matcher {
     }
 }
 
+/// An alert as the index keeps it.
+fn armed(alert: &Alert) -> Armed {
+    Armed {
+        user: alert.user_id,
+        armed_at: alert.armed_at,
+        expires_at: alert.expires_at.unwrap_or(i64::MAX),
+    }
+}
+
+/// The alert's kind and progress as stored, in the index's terms.
+fn kind(alert: &Alert) -> Kind {
+    if let Some(rule) = alert.percent {
+        // Its window starts at its latest fire (a repeating one), or when it was armed.
+        let fired = alert.repeat.and(alert.triggered_at).unwrap_or(i64::MIN);
+        return Kind::Percent(
+            rule,
+            PercentState {
+                start: alert.armed_at.max(fired),
+                low: None,
+                high: None,
+                cooling_until: alert.cooldown_until.unwrap_or(i64::MIN),
+                repeat: alert.repeat.map(|_| alert.fire_count),
+                cooldown_ms: alert.repeat.map_or(0, |r| r.cooldown_ms),
+                after_trade: alert.last_trade_id,
+            },
+        );
+    }
+    repeat_state(alert).map_or(Kind::OneShot, Kind::Repeating)
+}
+
 /// A repeating alert's rule and progress as stored, in the index's terms; `None` for a one-shot
 /// alert.
 fn repeat_state(alert: &Alert) -> Option<RepeatState> {
     let repeat = alert.repeat?;
+    let rearm = repeat.rearm?;
     let phase = match (alert.awaiting_reset, alert.cooldown_until) {
         (true, until) => RepeatPhase::Resetting {
             cooldown_until: until.unwrap_or(i64::MIN),
@@ -211,8 +265,8 @@ fn repeat_state(alert: &Alert) -> Option<RepeatState> {
         _ => RepeatPhase::Armed,
     };
     Some(RepeatState {
-        reset_below: repeat.rearm.reset_below(alert.target),
-        reset_above: repeat.rearm.reset_above(alert.target),
+        reset_below: rearm.reset_below(alert.target),
+        reset_above: rearm.reset_above(alert.target),
         cooldown_ms: repeat.cooldown_ms,
         fire_count: alert.fire_count,
         phase,

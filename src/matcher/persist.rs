@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::TradeOutcome;
 use crate::domain::Cursor;
-use crate::store::{Committed, Store};
+use crate::store::{Committed, Matched, Store};
 
 /// Most work items folded into one transaction.
 const BATCH: usize = 512;
@@ -73,21 +73,19 @@ async fn commit(
     batch: Vec<Work>,
     on_commit: &Arc<dyn Fn(Committed) + Send + Sync>,
 ) -> Result<(), Vec<Work>> {
-    let mut fired = Vec::new();
-    let mut resolved = Vec::new();
-    let mut rearmed = Vec::new();
-    let mut cursors = Vec::new();
+    let mut matched = Matched::default();
     for work in &batch {
         match work {
             Work::Trade(outcome) => {
-                fired.extend(outcome.fired.iter().cloned());
-                resolved.extend(outcome.resolved.iter().copied());
-                rearmed.extend(outcome.rearmed.iter().copied());
+                matched.fired.extend(outcome.fired.iter().cloned());
+                matched.resolved.extend(outcome.resolved.iter().copied());
+                matched.rearmed.extend(outcome.rearmed.iter().copied());
+                matched.expired.extend(outcome.expired.iter().copied());
             }
-            Work::Cursors(list) => cursors.extend(list.iter().cloned()),
+            Work::Cursors(list) => matched.cursors.extend(list.iter().cloned()),
         }
     }
-    match store.apply_fires(fired, resolved, rearmed, cursors).await {
+    match store.apply_fires(matched).await {
         Ok(committed) => {
             on_commit(committed);
             Ok(())

@@ -112,8 +112,10 @@ mod tests {
             symbol: Symbol::parse("BTCUSDT").unwrap(),
             condition,
             target: Price::parse("65000").unwrap(),
+            percent: None,
             price: Price::parse("65000.01").unwrap(),
             fired_at: 1_672_515_782_136,
+            reference: None,
             note: None,
         }
     }

@@ -2,7 +2,10 @@
 //! target, the trade's price and time, and the link. Built once per delivery from the outbox row;
 //! each channel only lays it out.
 
+use std::time::Duration;
+
 use crate::clock::format_millis;
+use crate::config::HumanDuration;
 use crate::domain::Condition;
 use crate::store::DueDelivery;
 
@@ -34,30 +37,52 @@ pub struct Notice {
 
 impl Notice {
     pub fn for_delivery(d: &DueDelivery, public_url: &str) -> Self {
+        let reference = d.reference.unwrap_or(d.target);
         let rising = match d.condition {
-            Condition::Above => true,
-            Condition::Below => false,
+            Condition::Above | Condition::PercentUp => true,
+            Condition::Below | Condition::PercentDown => false,
             Condition::Cross => d.price >= d.target,
-        };
-        let verb = match d.condition {
-            Condition::Above => "rose above",
-            Condition::Below => "fell below",
-            Condition::Cross => "reached",
+            Condition::PercentMove => d.price >= reference,
         };
         let time = format_millis(d.fired_at);
+        let (title, condition) = match d.percent {
+            Some(m) => {
+                let verb = if rising { "rose" } else { "fell" };
+                let within = HumanDuration(Duration::from_millis(m.window_ms.max(0) as u64));
+                (
+                    format!("{} {verb} {}% within {within}", d.symbol, m.percent),
+                    format!("{} {}% within {within}", d.condition, m.percent),
+                )
+            }
+            None => {
+                let verb = match d.condition {
+                    Condition::Above => "rose above",
+                    Condition::Below => "fell below",
+                    _ => "reached",
+                };
+                (
+                    format!("{} {verb} {}", d.symbol, d.target),
+                    format!("{} {}", d.condition, d.target),
+                )
+            }
+        };
         let mut details = vec![
             ("Symbol", d.symbol.to_string()),
-            ("Condition", format!("{} {}", d.condition, d.target)),
+            ("Condition", condition),
             ("Trade price", d.price.to_string()),
-            ("Time", readable(&time)),
         ];
+        if let (Some(_), Some(from)) = (d.percent, d.reference) {
+            let label = if rising { "Window low" } else { "Window high" };
+            details.push((label, from.to_string()));
+        }
+        details.push(("Time", readable(&time)));
         if let Some(note) = &d.note {
             details.push(("Note", note.clone()));
         }
         Self {
             kind: NoticeKind::Triggered,
-            headline: format!("{} {verb} {} — traded at {}", d.symbol, d.target, d.price),
-            title: format!("{} {verb} {}", d.symbol, d.target),
+            headline: format!("{title} — traded at {}", d.price),
+            title,
             details,
             link: format!("{public_url}/#alert-{}", d.alert_id),
             rising,

@@ -10,13 +10,14 @@ use super::{Store, StoreError};
 use crate::clock::now_millis;
 use crate::domain::{
     Alert, AlertEdit, AlertId, ChannelId, ChannelKind, Condition, Delivery, DeliveryStatus,
-    Distance, NewAlert, Price, Repeat, Status, Symbol, UserId,
+    Distance, Move, NewAlert, Price, Repeat, Status, Symbol, UserId,
 };
 
 /// An alert's own columns, as `alert_from_row` reads them.
 pub(super) const COLUMNS: &str = "id, user_id, symbol, target_price, condition, status, \
     created_at, triggered_at, triggered_price, channels, note, armed_at, repeat_rearm, \
-    repeat_cooldown_ms, fire_count, awaiting_reset, cooldown_until, last_trade_id";
+    repeat_cooldown_ms, fire_count, awaiting_reset, cooldown_until, last_trade_id, expires_at, \
+    percent, window_ms, triggered_reference";
 
 /// Which of a user's alerts to list. `status: None` means every alert that is not deleted.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -57,19 +58,23 @@ impl Store {
             let now = now_millis();
             tx.prepare_cached(
                 "INSERT INTO alerts (user_id, symbol, target_price, condition, status, created_at,
-                                     armed_at, channels, note, repeat_rearm, repeat_cooldown_ms)
-                 VALUES (?1, ?2, ?3, ?4, 'created', ?5, ?5, ?6, ?7, ?8, ?9)",
+                                     armed_at, channels, note, repeat_rearm, repeat_cooldown_ms,
+                                     expires_at, percent, window_ms)
+                 VALUES (?1, ?2, ?3, ?4, 'created', ?5, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             )?
             .execute(params![
                 user.0,
                 new.symbol.as_str(),
-                new.target.to_string(),
+                target_column(new.target, new.percent),
                 new.condition.as_str(),
                 now,
                 channels_json(&channels),
                 new.note,
-                new.repeat.map(|r| r.rearm.to_string()),
+                new.repeat.and_then(|r| r.rearm).map(|d| d.to_string()),
                 new.repeat.map(|r| r.cooldown_ms),
+                new.expires_at,
+                new.percent.map(|m| m.percent.to_string()),
+                new.percent.map(|m| m.window_ms),
             ])?;
             let id = tx.last_insert_rowid();
             Ok(Alert {
@@ -78,11 +83,13 @@ impl Store {
                 symbol: new.symbol,
                 target: new.target,
                 condition: new.condition,
+                percent: new.percent,
                 status: Status::Created,
                 created_at: now,
                 armed_at: now,
                 triggered_at: None,
                 triggered_price: None,
+                triggered_reference: None,
                 channels,
                 note: new.note,
                 repeat: new.repeat,
@@ -90,6 +97,7 @@ impl Store {
                 awaiting_reset: false,
                 cooldown_until: None,
                 last_trade_id: None,
+                expires_at: new.expires_at,
                 deliveries: Vec::new(),
             })
         })
@@ -131,6 +139,11 @@ impl Store {
             new.note = edit.note.unwrap_or_else(|| old.note.clone());
             new.channels = channels;
             new.repeat = edit.repeat.unwrap_or(old.repeat);
+            new.expires_at = edit.expires_at.unwrap_or(old.expires_at);
+            new.percent = edit.percent.unwrap_or(old.percent);
+            if new.percent.is_some() {
+                new.target = Price::from_units(0, 0);
+            }
             new.armed_at = now_millis().max(old.armed_at + 1);
             // A new definition starts armed: no re-arm to wait for, no cooldown.
             new.awaiting_reset = false;
@@ -138,17 +151,21 @@ impl Store {
             tx.prepare_cached(
                 "UPDATE alerts SET target_price = ?1, condition = ?2, note = ?3, channels = ?4,
                                    armed_at = ?5, repeat_rearm = ?6, repeat_cooldown_ms = ?7,
-                                   awaiting_reset = 0, cooldown_until = NULL
-                 WHERE id = ?8",
+                                   awaiting_reset = 0, cooldown_until = NULL, expires_at = ?8,
+                                   percent = ?9, window_ms = ?10
+                 WHERE id = ?11",
             )?
             .execute(params![
-                new.target.to_string(),
+                target_column(new.target, new.percent),
                 new.condition.as_str(),
                 new.note,
                 channels_json(&new.channels),
                 new.armed_at,
-                new.repeat.map(|r| r.rearm.to_string()),
+                new.repeat.and_then(|r| r.rearm).map(|d| d.to_string()),
                 new.repeat.map(|r| r.cooldown_ms),
+                new.expires_at,
+                new.percent.map(|m| m.percent.to_string()),
+                new.percent.map(|m| m.window_ms),
                 id.0
             ])?;
             Ok(Some((old, new)))
@@ -156,28 +173,43 @@ impl Store {
         .await
     }
 
-    /// Arms a fired alert of the user's again, from now on; `None` when it is not theirs or is
-    /// deleted.
+    /// Arms a fired or expired alert of the user's again, from now on, with `expires_at` when
+    /// given (an expired one needs a new one: see `Alerts::rearm`); `None` when it is not theirs
+    /// or is deleted.
     pub async fn rearm_alert(
         &self,
         user: UserId,
         id: AlertId,
+        expires_at: Option<i64>,
     ) -> Result<Option<Alert>, StoreError> {
         self.write(move |tx| {
             let Some(mut alert) = live_alert(tx, user, id)? else {
                 return Ok(None);
             };
-            if alert.status != Status::Triggered {
-                return Err(StoreError::WrongStatus {
-                    id: id.0,
-                    status: "armed already",
-                    hint: "only a fired alert can be re-armed".to_string(),
-                });
+            match (alert.status, expires_at) {
+                (Status::Triggered, _) | (Status::Expired, Some(_)) => {}
+                (Status::Expired, None) => {
+                    return Err(StoreError::WrongStatus {
+                        id: id.0,
+                        status: "expired",
+                        hint: "re-arming an expired alert needs a new expires_at".to_string(),
+                    })
+                }
+                _ => {
+                    return Err(StoreError::WrongStatus {
+                        id: id.0,
+                        status: "armed already",
+                        hint: "only a fired or expired alert can be re-armed".to_string(),
+                    })
+                }
             }
             alert.status = Status::Created;
             alert.armed_at = now_millis().max(alert.armed_at + 1);
-            tx.prepare_cached("UPDATE alerts SET status = 'created', armed_at = ?1 WHERE id = ?2")?
-                .execute(params![alert.armed_at, id.0])?;
+            alert.expires_at = expires_at.or(alert.expires_at);
+            tx.prepare_cached(
+                "UPDATE alerts SET status = 'created', armed_at = ?1, expires_at = ?2 WHERE id = ?3",
+            )?
+            .execute(params![alert.armed_at, alert.expires_at, id.0])?;
             Ok(Some(alert))
         })
         .await
@@ -275,7 +307,7 @@ fn bad_column(index: usize, what: &str) -> rusqlite::Error {
 /// An alert from `COLUMNS`, without its deliveries (see `attach`).
 pub(super) fn alert_from_row(row: &Row<'_>) -> rusqlite::Result<Alert> {
     let symbol: String = row.get(2)?;
-    let target: String = row.get(3)?;
+    let target: Option<String> = row.get(3)?;
     let condition: String = row.get(4)?;
     let status: String = row.get(5)?;
     let triggered_price: Option<String> = row.get(8)?;
@@ -284,7 +316,9 @@ pub(super) fn alert_from_row(row: &Row<'_>) -> rusqlite::Result<Alert> {
         id: AlertId(row.get(0)?),
         user_id: UserId(row.get(1)?),
         symbol: Symbol::parse(&symbol).map_err(|_| bad_column(2, "symbol"))?,
-        target: Price::parse(&target).map_err(|_| bad_column(3, "target_price"))?,
+        target: target
+            .map_or(Ok(Price::from_units(0, 0)), |t| Price::parse(&t))
+            .map_err(|_| bad_column(3, "target_price"))?,
         condition: Condition::parse(&condition).ok_or_else(|| bad_column(4, "condition"))?,
         status: Status::parse(&status).ok_or_else(|| bad_column(5, "status"))?,
         created_at: row.get(6)?,
@@ -305,22 +339,48 @@ pub(super) fn alert_from_row(row: &Row<'_>) -> rusqlite::Result<Alert> {
         awaiting_reset: row.get(15)?,
         cooldown_until: row.get(16)?,
         last_trade_id: row.get::<_, Option<i64>>(17)?.map(|id| id as u64),
+        expires_at: row.get(18)?,
+        percent: move_from_columns(row.get(19)?, row.get(20)?)
+            .map_err(|_| bad_column(19, "percent"))?,
+        triggered_reference: row
+            .get::<_, Option<String>>(21)?
+            .map(|p| Price::parse(&p).map_err(|_| bad_column(21, "triggered_reference")))
+            .transpose()?,
         deliveries: Vec::new(),
     })
 }
 
+/// A repeating alert has a cooldown (`0` at least); a percent alert has no re-arm distance.
 fn repeat_from_columns(
     rearm: Option<String>,
     cooldown_ms: Option<i64>,
 ) -> Result<Option<Repeat>, String> {
-    rearm
-        .map(|text| {
-            Ok(Repeat {
-                rearm: Distance::parse(&text)?,
-                cooldown_ms: cooldown_ms.unwrap_or(0),
-            })
-        })
-        .transpose()
+    let Some(cooldown_ms) = cooldown_ms else {
+        return Ok(None);
+    };
+    Ok(Some(Repeat {
+        rearm: rearm.map(|text| Distance::parse(&text)).transpose()?,
+        cooldown_ms,
+    }))
+}
+
+fn move_from_columns(
+    percent: Option<String>,
+    window_ms: Option<i64>,
+) -> Result<Option<Move>, String> {
+    match (percent, window_ms) {
+        (Some(percent), Some(window_ms)) => Ok(Some(Move {
+            percent: Price::parse(&percent).map_err(|e| e.to_string())?,
+            window_ms,
+        })),
+        (None, None) => Ok(None),
+        _ => Err("a percent without a window".into()),
+    }
+}
+
+/// What `target_price` holds: nothing for a percent alert.
+fn target_column(target: Price, percent: Option<Move>) -> Option<String> {
+    percent.is_none().then(|| target.to_string())
 }
 
 /// Fills in each alert's latest fire's deliveries: one query for the lot.

@@ -3,7 +3,9 @@
 use rusqlite::params;
 
 use super::{Store, StoreError};
-use crate::domain::{AlertId, Channel, ChannelId, ChannelKind, Condition, Price, Symbol, UserId};
+use crate::domain::{
+    AlertId, Channel, ChannelId, ChannelKind, Condition, Move, Price, Symbol, UserId,
+};
 
 /// A delivery due now, with what its message needs.
 #[derive(Clone, Debug)]
@@ -19,10 +21,15 @@ pub struct DueDelivery {
     pub channel: Channel,
     pub symbol: Symbol,
     pub condition: Condition,
+    /// Zero for a percent alert.
     pub target: Price,
-    /// The fire: the trade's price and time.
+    /// A percent alert's move.
+    pub percent: Option<Move>,
+    /// The fire: the trade's price and time...
     pub price: Price,
     pub fired_at: i64,
+    /// ...and, for a percent alert, the window low or high it was measured from.
+    pub reference: Option<Price>,
     /// The alert's note.
     pub note: Option<String>,
 }
@@ -75,7 +82,8 @@ impl Store {
             let mut stmt = conn.prepare_cached(
                 "SELECT d.id, d.delivery_key, d.alert_id, d.user_id, d.attempts, d.created_at,
                         u.username, c.id, c.name, c.enabled, c.created_at, c.settings,
-                        a.symbol, a.condition, a.target_price, f.price, f.fired_at, a.note
+                        a.symbol, a.condition, a.target_price, f.price, f.fired_at, a.note,
+                        a.percent, a.window_ms, f.reference_price
                  FROM deliveries d
                  JOIN fires f ON f.id = d.fire_id
                  JOIN alerts a ON a.id = d.alert_id
@@ -89,8 +97,11 @@ impl Store {
                 let settings: String = row.get(11)?;
                 let symbol: String = row.get(12)?;
                 let condition: String = row.get(13)?;
-                let target: String = row.get(14)?;
+                let target: Option<String> = row.get(14)?;
                 let price: String = row.get(15)?;
+                let percent: Option<String> = row.get(18)?;
+                let window_ms: Option<i64> = row.get(19)?;
+                let reference: Option<String> = row.get(20)?;
                 let user_id = UserId(row.get(3)?);
                 Ok(DueDelivery {
                     id: row.get(0)?,
@@ -110,9 +121,21 @@ impl Store {
                     },
                     symbol: Symbol::parse(&symbol).map_err(|_| bad(12))?,
                     condition: Condition::parse(&condition).ok_or_else(|| bad(13))?,
-                    target: Price::parse(&target).map_err(|_| bad(14))?,
+                    target: target
+                        .map_or(Ok(Price::from_units(0, 0)), |t| Price::parse(&t))
+                        .map_err(|_| bad(14))?,
+                    percent: match (percent, window_ms) {
+                        (Some(p), Some(window_ms)) => Some(Move {
+                            percent: Price::parse(&p).map_err(|_| bad(18))?,
+                            window_ms,
+                        }),
+                        _ => None,
+                    },
                     price: Price::parse(&price).map_err(|_| bad(15))?,
                     fired_at: row.get(16)?,
+                    reference: reference
+                        .map(|r| Price::parse(&r).map_err(|_| bad(20)))
+                        .transpose()?,
                     note: row.get(17)?,
                 })
             })?;

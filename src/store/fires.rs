@@ -7,7 +7,17 @@ use rusqlite::params;
 use super::alerts::{alert_from_row, COLUMNS};
 use super::{Store, StoreError};
 use crate::clock::now_millis;
-use crate::domain::{Alert, Cursor, Fired, Rearmed, Resolved, Symbol, UserId};
+use crate::domain::{Alert, AlertId, Cursor, Expired, Fired, Rearmed, Resolved, Symbol, UserId};
+
+/// What the matcher decided, to be recorded in one transaction.
+#[derive(Clone, Debug, Default)]
+pub struct Matched {
+    pub fired: Vec<Fired>,
+    pub resolved: Vec<Resolved>,
+    pub rearmed: Vec<Rearmed>,
+    pub expired: Vec<Expired>,
+    pub cursors: Vec<Cursor>,
+}
 
 /// What a fire transaction changed.
 #[derive(Debug, Default)]
@@ -15,6 +25,8 @@ pub struct Committed {
     /// Fires recorded now: one-shot alerts that became `triggered` and fires of repeating
     /// alerts (a fire replayed after a restart is not here).
     pub triggered: Vec<Fired>,
+    /// Alerts that became `expired`, with their owners.
+    pub expired: Vec<(AlertId, UserId)>,
     /// Owners whose alerts changed.
     pub users: Vec<UserId>,
 }
@@ -42,33 +54,36 @@ impl Store {
     /// In one transaction: marks fired one-shot alerts triggered (only those still `created`)
     /// and counts the fires of repeating ones (each only at the count before it, and then
     /// waiting for its re-arm), records each fire with one outbox row (delivery) per channel,
-    /// and records resolved conditions, re-arms and stream cursors.
-    pub async fn apply_fires(
-        &self,
-        fired: Vec<Fired>,
-        resolved: Vec<Resolved>,
-        rearmed: Vec<Rearmed>,
-        cursors: Vec<Cursor>,
-    ) -> Result<Committed, StoreError> {
+    /// and records resolved conditions, re-arms, expiries and stream cursors.
+    pub async fn apply_fires(&self, matched: Matched) -> Result<Committed, StoreError> {
+        let Matched {
+            fired,
+            resolved,
+            rearmed,
+            expired,
+            cursors,
+        } = matched;
         self.write(move |tx| {
             let now = now_millis();
             let mut users = BTreeSet::new();
             let mut triggered = Vec::new();
             let mut trigger = tx.prepare_cached(
                 "UPDATE alerts SET status = 'triggered', triggered_at = ?1, triggered_price = ?2,
-                                   fire_count = fire_count + 1
+                                   fire_count = fire_count + 1, triggered_reference = ?5
                  WHERE id = ?3 AND status = 'created' AND armed_at = ?4
-                     AND repeat_rearm IS NULL",
+                     AND repeat_cooldown_ms IS NULL",
             )?;
             let mut repeat = tx.prepare_cached(
                 "UPDATE alerts SET triggered_at = ?1, triggered_price = ?2, fire_count = ?5,
-                                   awaiting_reset = 1, last_trade_id = ?6,
-                                   cooldown_until = ?1 + coalesce(repeat_cooldown_ms, 0)
+                                   awaiting_reset = (percent IS NULL), last_trade_id = ?6,
+                                   cooldown_until = ?1 + coalesce(repeat_cooldown_ms, 0),
+                                   triggered_reference = ?7
                  WHERE id = ?3 AND status = 'created' AND armed_at = ?4
-                     AND repeat_rearm IS NOT NULL AND fire_count = ?5 - 1",
+                     AND repeat_cooldown_ms IS NOT NULL AND fire_count = ?5 - 1",
             )?;
             let mut record = tx.prepare_cached(
-                "INSERT INTO fires (alert_id, price, fired_at, created_at) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO fires (alert_id, price, fired_at, created_at, reference_price)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
             // One delivery per channel the alert notifies that is still enabled, each with a key
             // that every retry of it carries.
@@ -81,19 +96,27 @@ impl Store {
             )?;
             for fire in &fired {
                 let price = fire.price.to_string();
+                let reference = fire.reference.map(|p| p.to_string());
                 let changed = match fire.repeat {
-                    None => trigger.execute(params![fire.time, price, fire.id.0, fire.armed_at])?,
+                    None => trigger.execute(params![
+                        fire.time,
+                        price,
+                        fire.id.0,
+                        fire.armed_at,
+                        reference
+                    ])?,
                     Some(count) => repeat.execute(params![
                         fire.time,
                         price,
                         fire.id.0,
                         fire.armed_at,
                         count,
-                        fire.trade as i64
+                        fire.trade as i64,
+                        reference
                     ])?,
                 };
                 if changed == 1 {
-                    record.execute(params![fire.id.0, price, fire.time, now])?;
+                    record.execute(params![fire.id.0, price, fire.time, now, reference])?;
                     let fire_id = tx.last_insert_rowid();
                     outbox.execute(params![fire_id, fire.id.0, fire.user.0, now])?;
                     users.insert(fire.user);
@@ -125,6 +148,21 @@ impl Store {
                     users.insert(UserId(row.get(0)?));
                 }
             }
+            let mut expire = tx.prepare_cached(
+                "UPDATE alerts SET status = 'expired'
+                 WHERE id = ?1 AND status = 'created' AND armed_at = ?2
+                 RETURNING user_id",
+            )?;
+            let mut expired_now = Vec::new();
+            for e in &expired {
+                let mut rows = expire.query(params![e.id.0, e.armed_at])?;
+                if let Some(row) = rows.next()? {
+                    let user = UserId(row.get(0)?);
+                    users.insert(user);
+                    expired_now.push((e.id, user));
+                    tracing::info!(alert = %e.id, "alert expired");
+                }
+            }
             let mut cursor = tx.prepare_cached(
                 "INSERT INTO market_cursors (symbol, last_agg_id, trade_time) VALUES (?1, ?2, ?3)
                  ON CONFLICT (symbol) DO UPDATE SET last_agg_id = excluded.last_agg_id,
@@ -136,6 +174,7 @@ impl Store {
             }
             Ok(Committed {
                 triggered,
+                expired: expired_now,
                 users: users.into_iter().collect(),
             })
         })
@@ -232,9 +271,11 @@ mod tests {
             symbol: Symbol::parse("BTCUSDT").unwrap(),
             target: price("100"),
             condition: Condition::Cross,
+            percent: None,
             channels: Vec::new(),
             note: None,
             repeat: None,
+            expires_at: None,
         };
         let old = store.create_alert(user, new, 10).await.unwrap();
         let edit = AlertEdit {
@@ -251,6 +292,7 @@ mod tests {
             price: price("100"),
             time: edited.armed_at + 5,
             trade: 1,
+            reference: None,
             repeat: None,
         };
         let resolve = |armed_at| Resolved {
@@ -259,12 +301,11 @@ mod tests {
             condition: Condition::Below,
         };
         let stale = store
-            .apply_fires(
-                vec![fire(old.armed_at)],
-                vec![resolve(old.armed_at)],
-                vec![],
-                vec![],
-            )
+            .apply_fires(Matched {
+                fired: vec![fire(old.armed_at)],
+                resolved: vec![resolve(old.armed_at)],
+                ..Matched::default()
+            })
             .await
             .unwrap();
         assert!(stale.triggered.is_empty() && stale.users.is_empty());
@@ -275,7 +316,10 @@ mod tests {
         );
 
         let current = store
-            .apply_fires(vec![fire(edited.armed_at)], vec![], vec![], vec![])
+            .apply_fires(Matched {
+                fired: vec![fire(edited.armed_at)],
+                ..Matched::default()
+            })
             .await
             .unwrap();
         assert_eq!(current.triggered.len(), 1);

@@ -79,7 +79,7 @@ fn fire_page(
     let mut fires = Vec::new();
     {
         let mut stmt = conn.prepare_cached(&format!(
-            "SELECT f.id, f.alert_id, a.symbol, f.price, f.fired_at
+            "SELECT f.id, f.alert_id, a.symbol, f.price, f.fired_at, f.reference_price
              FROM fires f JOIN alerts a ON a.id = f.alert_id WHERE {condition}
              ORDER BY f.id DESC LIMIT ?2 OFFSET ?3"
         ))?;
@@ -89,12 +89,16 @@ fn fire_page(
             let bad = |what: &str| StoreError::Task(format!("fire {fire_id} has a bad {what}"));
             let symbol: String = row.get(2)?;
             let price: String = row.get(3)?;
+            let reference: Option<String> = row.get(5)?;
             ids.push(fire_id);
             fires.push(FireRecord {
                 alert: AlertId(row.get(1)?),
                 symbol: Symbol::parse(&symbol).map_err(|_| bad("symbol"))?,
                 price: Price::parse(&price).map_err(|_| bad("price"))?,
                 fired_at: row.get(4)?,
+                reference: reference
+                    .map(|r| Price::parse(&r).map_err(|_| bad("reference price")))
+                    .transpose()?,
                 deliveries: Vec::new(),
             });
         }

@@ -221,6 +221,72 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE alerts ADD COLUMN last_trade_id INTEGER;
     UPDATE alerts SET fire_count = (SELECT COUNT(*) FROM fires WHERE fires.alert_id = alerts.id);
     ",
+    // 8 → 9: alerts that expire (`expires_at`; an alert that reached it unfired is `expired`),
+    // and alerts on a move in percent within a window (`percent_up`, `percent_down`,
+    // `percent_move`: `percent` and `window_ms` instead of a target, and the window's low or
+    // high each fire was measured from). SQLite cannot change a CHECK, so the table is rebuilt
+    // (as in 4) with the new statuses and conditions and a target that may be absent; ids
+    // handed out before stay used up.
+    "
+    DROP TRIGGER alerts_count_insert;
+    DROP TRIGGER alerts_count_delete;
+    CREATE TABLE alerts_v9 (
+        id                  INTEGER PRIMARY KEY AUTOINCREMENT,
+        user_id             INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        symbol              TEXT NOT NULL,
+        target_price        TEXT,
+        condition           TEXT NOT NULL CHECK (condition IN ('above', 'below', 'cross',
+                                'percent_up', 'percent_down', 'percent_move')),
+        status              TEXT NOT NULL DEFAULT 'created'
+                            CHECK (status IN ('created', 'triggered', 'expired', 'deleted')),
+        created_at          INTEGER NOT NULL,
+        triggered_at        INTEGER,
+        triggered_price     TEXT,
+        deleted_at          INTEGER,
+        channels            TEXT NOT NULL DEFAULT '[]',
+        note                TEXT,
+        armed_at            INTEGER NOT NULL DEFAULT 0,
+        repeat_rearm        TEXT,
+        repeat_cooldown_ms  INTEGER,
+        fire_count          INTEGER NOT NULL DEFAULT 0,
+        awaiting_reset      INTEGER NOT NULL DEFAULT 0,
+        cooldown_until      INTEGER,
+        last_trade_id       INTEGER,
+        expires_at          INTEGER,
+        percent             TEXT,
+        window_ms           INTEGER,
+        triggered_reference TEXT
+    );
+    INSERT INTO alerts_v9 (id, user_id, symbol, target_price, condition, status, created_at,
+                           triggered_at, triggered_price, deleted_at, channels, note, armed_at,
+                           repeat_rearm, repeat_cooldown_ms, fire_count, awaiting_reset,
+                           cooldown_until, last_trade_id)
+        SELECT id, user_id, symbol, target_price, condition, status, created_at, triggered_at,
+               triggered_price, deleted_at, channels, note, armed_at, repeat_rearm,
+               repeat_cooldown_ms, fire_count, awaiting_reset, cooldown_until, last_trade_id
+        FROM alerts;
+    -- The highest id ever handed out, which may be above every row left: it stays used up.
+    CREATE TEMP TABLE alerts_v9_seq AS SELECT seq FROM sqlite_sequence WHERE name = 'alerts';
+    DROP TABLE alerts;
+    ALTER TABLE alerts_v9 RENAME TO alerts;
+    INSERT INTO sqlite_sequence (name, seq)
+        SELECT 'alerts', 0 WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'alerts');
+    UPDATE sqlite_sequence SET seq = max(seq, coalesce((SELECT seq FROM alerts_v9_seq), 0))
+        WHERE name = 'alerts';
+    DROP TABLE alerts_v9_seq;
+    CREATE INDEX alerts_by_user ON alerts(user_id, status, id);
+    CREATE INDEX alerts_armed ON alerts(symbol) WHERE status = 'created';
+    CREATE TRIGGER alerts_count_insert AFTER INSERT ON alerts WHEN NEW.status != 'deleted'
+    BEGIN
+        UPDATE users SET live_alerts = live_alerts + 1 WHERE id = NEW.user_id;
+    END;
+    CREATE TRIGGER alerts_count_delete AFTER UPDATE OF status ON alerts
+        WHEN OLD.status != 'deleted' AND NEW.status = 'deleted'
+    BEGIN
+        UPDATE users SET live_alerts = live_alerts - 1 WHERE id = NEW.user_id;
+    END;
+    ALTER TABLE fires ADD COLUMN reference_price TEXT;
+    ",
 ];
 
 /// The schema version this build writes and understands.

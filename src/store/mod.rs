@@ -9,7 +9,7 @@ mod deliveries;
 mod fires;
 mod health;
 mod history;
-pub use fires::Committed;
+pub use fires::{Committed, Matched};
 pub mod migrations;
 mod tokens;
 mod users;

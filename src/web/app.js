@@ -70,7 +70,7 @@ async function api(method, path, body, retry = true) {
 }
 
 // The API names fields as the API spells them; the page says what the form calls them.
-const FIELD_WORDS = { "repeat.rearm": "Comes back by", "repeat.cooldown": "Quiet for at least", repeat: "Repeat", cryptocurrency: "Symbol", target_price: "Target price", condition: "Condition", note: "Note", bot_token: "Bot token", chat_id: "Chat id", username: "Username", password: "Password", email: "Email", address: "Address", url: "URL", topic: "Topic", token: "Token", server: "Server", priority: "Priority", secret: "Secret", name: "Name" };
+const FIELD_WORDS = { percent: "By at least (%)", window: "Within", expires_at: "Stop watching at", "repeat.rearm": "Comes back by", "repeat.cooldown": "Quiet for at least", repeat: "Repeat", cryptocurrency: "Symbol", target_price: "Target price", condition: "Condition", note: "Note", bot_token: "Bot token", chat_id: "Chat id", username: "Username", password: "Password", email: "Email", address: "Address", url: "URL", topic: "Topic", token: "Token", server: "Server", priority: "Priority", secret: "Secret", name: "Name" };
 function inWords(message) {
   const m = /^([a-z_.]+)( .*)$/.exec(message);
   return m && FIELD_WORDS[m[1]] ? FIELD_WORDS[m[1]] + m[2] : message;
@@ -95,7 +95,13 @@ function when(iso) {
 }
 
 // "BTCUSDT above 65000": an alert in words.
-function describe(a) { return a.cryptocurrency + " " + a.condition + " " + a.target_price; }
+// What an alert watches, in words: "above 65000", "rises 5% within 1h".
+const MOVES = { percent_up: "rises", percent_down: "falls", percent_move: "moves" };
+function watches(a) {
+  if (a.percent) return MOVES[a.condition] + " " + a.percent + "% within " + a.window;
+  return (a.condition === "cross" ? "crosses " : a.condition + " ") + a.target_price;
+}
+function describe(a) { return a.cryptocurrency + " " + watches(a); }
 
 // "65001.50 · <time>": a price and when it was.
 function priceAt(price, iso) {
@@ -121,18 +127,25 @@ function render() {
     tr.id = "alert-" + a.id;
     tr.dataset.status = a.status;
     cell(tr, "Symbol", a.cryptocurrency);
-    const when = cell(tr, "When", (a.condition === "cross" ? "crosses " : a.condition + " ") + a.target_price);
+    const whenCell = cell(tr, "When", watches(a));
     if (a.repeat) {
       const rule = document.createElement("div");
       rule.className = "muted repeat";
-      rule.textContent = "repeats: again after " + a.repeat.rearm + " back" + (a.repeat.cooldown === "0s" ? "" : ", " + a.repeat.cooldown + " apart") + " · fired " + a.fire_count + "×";
-      when.appendChild(rule);
+      const again = a.repeat.rearm ? "again after " + a.repeat.rearm + " back" : "again, the window starting at each fire";
+      rule.textContent = "repeats: " + again + (a.repeat.cooldown === "0s" ? "" : ", " + a.repeat.cooldown + " apart") + " · fired " + a.fire_count + "×";
+      whenCell.appendChild(rule);
+    }
+    if (a.expires_at && (a.status === "created" || a.status === "expired")) {
+      const ends = document.createElement("div");
+      ends.className = "muted expiry";
+      ends.append(a.status === "expired" ? "expired at " : "until ", when(a.expires_at));
+      whenCell.appendChild(ends);
     }
     if (a.note) {
       const note = document.createElement("div");
       note.className = "muted note";
       note.textContent = a.note;
-      when.appendChild(note);
+      whenCell.appendChild(note);
     }
     const status = cell(tr, "Status", badge(a.status));
     status.classList.add("status");
@@ -142,14 +155,22 @@ function render() {
       status.appendChild(wait);
     }
     cell(tr, "Price now", a.current_price ?? "–").classList.add("price");
-    cell(tr, "Fired at", a.triggered_price ? priceAt(a.triggered_price, a.triggered_at) : "–");
+    const fired = cell(tr, "Fired at", a.triggered_price ? priceAt(a.triggered_price, a.triggered_at) : "–");
+    if (a.triggered_reference) {
+      const from = document.createElement("div");
+      from.className = "muted reference";
+      from.textContent = "from " + a.triggered_reference;
+      fired.appendChild(from);
+    }
     cell(tr, "Notified", deliveries(a)).classList.add("deliveries");
     const actions = document.createElement("span");
     actions.className = "actions";
     if (a.status === "created") actions.appendChild(button("Edit", "secondary edit", () => openEdit(a)));
     if (a.status === "triggered") actions.appendChild(button("Re-arm", "secondary rearm", () => change(() => api("POST", "/alerts/" + a.id + "/rearm/"))));
+    // An expired alert needs a new end: a day from now.
+    if (a.status === "expired") actions.appendChild(button("Re-arm for a day", "secondary rearm", () => change(() => api("POST", "/alerts/" + a.id + "/rearm/", { expires_at: new Date(Date.now() + 86400e3).toISOString() }))));
     if (a.triggered_at) actions.appendChild(button("History", "secondary history", () => openHistory(a)));
-    if (a.status === "created" || a.status === "triggered") {
+    if (a.status !== "deleted") {
       actions.appendChild(button("Delete", "danger", async () => {
         if (!confirm("Delete the alert " + describe(a) + "?")) return;
         try { await api("DELETE", "/alerts/" + a.id + "/"); $("#alerts-message").textContent = ""; alerts.delete(a.id); render(); restartLive(); refreshActivity(); }
@@ -259,12 +280,16 @@ function openEdit(a) {
   editing = a.id;
   const f = $("#edit-form");
   $("#edit-title").textContent = "Edit " + a.cryptocurrency + " alert";
-  f.target_price.value = a.target_price;
+  f.target_price.value = a.target_price ?? "";
   f.condition.value = a.condition === "cross" ? "" : a.condition;
+  f.percent.value = a.percent ?? "";
+  f.window.value = a.window ?? "";
+  showWatchFields(f);
   f.note.value = a.note || "";
   f.repeat.value = a.repeat ? "yes" : "";
-  f.rearm.value = a.repeat ? a.repeat.rearm : "";
+  f.rearm.value = a.repeat ? a.repeat.rearm ?? "" : "";
   f.cooldown.value = a.repeat ? a.repeat.cooldown : "";
+  f.expires_at.value = a.expires_at ? localInput(a.expires_at) : "";
   showRepeatFields(f);
   $("#edit-message").textContent = "";
   $("#edit-dialog").showModal();
@@ -539,24 +564,53 @@ $("#login-form").onsubmit = async (event) => {
 // The re-arm fields show only for an alert that fires again.
 function showRepeatFields(form) {
   const on = form.repeat.value === "yes";
-  for (const label of form.querySelectorAll(".repeat-only")) label.classList.toggle("hidden", !on);
+  for (const label of form.querySelectorAll(".repeat-only")) label.classList.toggle("hidden", !on || (isPercent(form) && label.contains(form.rearm)));
 }
-function repeatOf(f) {
+function repeatOf(f, percent) {
   if (f.get("repeat") !== "yes") return null;
-  const repeat = { rearm: f.get("rearm").trim() };
+  const repeat = percent ? {} : { rearm: f.get("rearm").trim() };
   if (f.get("cooldown").trim()) repeat.cooldown = f.get("cooldown").trim();
   return repeat;
 }
 for (const form of [$("#create-form"), $("#edit-form")]) form.repeat.onchange = () => showRepeatFields(form);
 
+// A target for above/below, a percentage and window for the percent kinds; a percent alert
+// re-arms after its cooldown alone, so it has no distance to come back by.
+function isPercent(form) { return form.condition.value.startsWith("percent_"); }
+function showWatchFields(form) {
+  const percent = isPercent(form);
+  for (const label of form.querySelectorAll(".percent-only")) label.classList.toggle("hidden", !percent);
+  for (const label of form.querySelectorAll(".target-only")) label.classList.toggle("hidden", percent);
+  form.target_price.required = !percent;
+  showRepeatFields(form);
+}
+for (const form of [$("#create-form"), $("#edit-form")]) form.condition.onchange = () => showWatchFields(form);
+// The fields that say what an alert watches, for a body.
+function kindOf(f, form) {
+  if (isPercent(form)) return { condition: f.get("condition"), percent: f.get("percent").trim(), window: f.get("window").trim() };
+  return { target_price: f.get("target_price").trim(), condition: f.get("condition") || null };
+}
+
+// A datetime-local field holds the browser's local time without a zone; the API takes UTC.
+function expiryOf(f) {
+  const local = f.get("expires_at");
+  return local ? new Date(local).toISOString() : null;
+}
+function localInput(iso) {
+  const d = new Date(iso);
+  const pad = (n) => String(n).padStart(2, "0");
+  return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + "T" + pad(d.getHours()) + ":" + pad(d.getMinutes());
+}
+
 $("#create-form").onsubmit = async (event) => {
   event.preventDefault();
   const f = new FormData(event.target);
-  const body = { cryptocurrency: f.get("cryptocurrency").trim(), target_price: f.get("target_price").trim() };
-  if (f.get("condition")) body.condition = f.get("condition");
+  const body = { cryptocurrency: f.get("cryptocurrency").trim(), ...kindOf(f, event.target) };
+  if (!body.condition) delete body.condition;
   if (f.get("note").trim()) body.note = f.get("note");
-  const repeat = repeatOf(f);
+  const repeat = repeatOf(f, isPercent(event.target));
   if (repeat) body.repeat = repeat;
+  if (expiryOf(f)) body.expires_at = expiryOf(f);
   const picked = f.getAll("channel").map(Number);
   if (picked.length) body.channels = picked;
   $("#create-message").textContent = "";
@@ -566,6 +620,7 @@ $("#create-form").onsubmit = async (event) => {
     render();
     event.target.reset();
     showRepeatFields(event.target);
+    showWatchFields(event.target);
     restartLive();
   } catch (e) { $("#create-message").textContent = e.message; }
 };
@@ -573,7 +628,7 @@ $("#create-form").onsubmit = async (event) => {
 $("#edit-form").onsubmit = async (event) => {
   event.preventDefault();
   const f = new FormData(event.target);
-  const body = { target_price: f.get("target_price").trim(), condition: f.get("condition") || null, note: f.get("note"), repeat: repeatOf(f) };
+  const body = { ...kindOf(f, event.target), note: f.get("note"), repeat: repeatOf(f, isPercent(event.target)), expires_at: expiryOf(f) };
   const id = editing;
   if (await change(() => api("PATCH", "/alerts/" + id + "/", body), $("#edit-message"))) $("#edit-dialog").close();
 };

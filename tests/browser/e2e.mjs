@@ -172,6 +172,40 @@ try {
   await page.fill("#create-form input[name=rearm]", "1%");
   await page.click("#create-form button[type=submit]");
   await page.waitForSelector("#alert-rows tr:has-text('repeats: again after 1% back, 15m apart · fired 0×')");
+  // An alert that stops watching at a time given in the browser's zone (Tokyo): the row says
+  // until when, the edit dialog shows the same local time, and it turns expired live when
+  // the exchange trades at that moment.
+  const ends = new Date(Date.now() + 3600e3);
+  ends.setSeconds(0, 0);
+  const local = await page.evaluate((ms) => localInput(new Date(ms).toISOString()), ends.getTime());
+  await page.fill("input[name=cryptocurrency]", "ETHUSDT");
+  await page.fill("input[name=target_price]", "9000");
+  await page.selectOption("#create-form select[name=condition]", "above");
+  await page.fill("#create-form input[name=expires_at]", local);
+  await page.click("#create-form button[type=submit]");
+  const expiring = await page.waitForSelector("#alert-rows tr:has-text('above 9000')");
+  const eid = Number((await expiring.getAttribute("id")).slice(6));
+  const until = await page.getAttribute(`#alert-${eid} .expiry time`, "datetime");
+  if (new Date(until).getTime() !== ends.getTime()) throw new Error("expires at " + until + ", not " + ends.toISOString());
+  await page.click(`#alert-${eid} button.edit`);
+  if ((await page.inputValue("#edit-form input[name=expires_at]")) !== local) throw new Error("the edit dialog lost the expiry");
+  await page.click("#edit-cancel");
+  // A percent alert: choosing the kind swaps the target for a percentage and a window, and a
+  // repeating one has no distance to come back by.
+  await page.selectOption("#create-form select[name=condition]", "percent_up");
+  if (await page.isVisible("#create-form input[name=target_price]")) throw new Error("target shown for a percent alert");
+  await page.fill("input[name=cryptocurrency]", "ETHUSDT");
+  await page.fill("#create-form input[name=percent]", "5");
+  await page.fill("#create-form input[name=window]", "1h");
+  await page.selectOption("#create-form select[name=repeat]", "yes");
+  if (await page.isVisible("#create-form input[name=rearm]")) throw new Error("re-arm distance shown for a percent alert");
+  await page.click("#create-form button[type=submit]");
+  await page.waitForSelector("#alert-rows tr:has-text('rises 5% within 1h')");
+  if (!(await page.isVisible("#create-form input[name=target_price]"))) throw new Error("the target did not come back after the form reset");
+  console.log("EXPIRING " + ends.getTime());
+  await page.waitForSelector(`#alert-${eid} .badge.expired`);
+  if (!(await page.textContent(`#alert-${eid}`)).includes("expired at")) throw new Error("no expiry shown");
+  await page.waitForSelector(`#alert-${eid} button.rearm`);
   // Deleting asks once.
   let asked = 0;
   page.on("dialog", (d) => { asked += 1; d.accept(); });

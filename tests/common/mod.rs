@@ -127,6 +127,20 @@ impl TestServer {
         }
     }
 
+    /// Waits until the alert's `expired` status is committed.
+    pub async fn wait_expired(events: &mut Events, alert_id: i64) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+        loop {
+            match tokio::time::timeout_at(deadline, events.alerts.recv()).await {
+                Ok(Ok(AlertEvent::Expired { id, .. })) if id.0 == alert_id => return,
+                Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => continue,
+                Ok(Ok(_)) => continue,
+                Ok(Err(err)) => panic!("event stream: {err}"),
+                Err(_) => panic!("alert {alert_id} never expired"),
+            }
+        }
+    }
+
     /// Waits until a delivery outcome of the alert's notification with `status` is recorded.
     pub async fn wait_notification(
         events: &mut Events,

@@ -16,6 +16,7 @@ fn armed(armed_at: i64) -> Armed {
     Armed {
         user: UserId(1),
         armed_at,
+        expires_at: i64::MAX,
     }
 }
 
@@ -191,6 +192,7 @@ fn oracle(
                         false
                     }
                 }
+                _ => unreachable!("no percent alerts here"),
             };
             if hit {
                 fired.insert(id, (p, t));
@@ -264,7 +266,7 @@ fn an_alert_armed_late_sees_the_trades_since_its_creation() {
         price(110),
         Condition::Above,
         armed(10),
-        None,
+        Kind::OneShot,
     );
     assert_eq!(out.fired.len(), 1);
     assert_eq!((out.fired[0].price, out.fired[0].time), (price(120), 10));
@@ -280,7 +282,7 @@ fn an_alert_armed_late_sees_the_trades_since_its_creation() {
         price(200),
         Condition::Cross,
         armed(12),
-        None,
+        Kind::OneShot,
     );
     assert!(late.fired.is_empty());
     assert_eq!(
@@ -318,7 +320,7 @@ fn an_alert_armed_just_after_its_symbols_last_one_fired_still_sees_the_trade_bet
         price(200),
         Condition::Above,
         armed(20),
-        None,
+        Kind::OneShot,
     );
     assert_eq!(out.fired.len(), 1, "the trade at 25 crossed it");
     assert_eq!(out.fired[0].time, 25);
@@ -352,7 +354,7 @@ fn an_alert_armed_seconds_late_on_a_busy_symbol_still_sees_the_crossing() {
         price(100),
         Condition::Below,
         armed(1000),
-        None,
+        Kind::OneShot,
     );
     assert_eq!(out.fired.len(), 1, "the crossing trade was remembered");
     assert_eq!(out.fired[0].time, 1100);
@@ -409,6 +411,7 @@ fn repeat_oracle(alerts: &[RepeatingSpec], trades: &[(u64, i64)]) -> Vec<(i64, u
                 Condition::Above => p >= target,
                 Condition::Below => p <= target,
                 Condition::Cross => p == target,
+                _ => unreachable!("no percent alerts here"),
             };
             if ready && crosses {
                 fires.push((id, p, t));
@@ -611,7 +614,7 @@ proptest! {
                 if created + late == now {
                     let out = index.insert_and_catch_up(
                         AlertId(i as i64 + 1), btc.clone(), price(target), c, armed(created),
-                        Some(repeat_state(d, target, cool)),
+                        Kind::Repeating(repeat_state(d, target, cool)),
                     );
                     got.extend(out.fired.iter().map(|f| (f.id.0, f.price.units(), f.time)));
                 }
@@ -667,4 +670,325 @@ fn inserting_a_repeating_alert_again_replaces_where_it_was() {
     assert!(index.on_trade(&btc, price(120), 1, 1).fired.is_empty());
     assert_eq!(index.on_trade(&btc, price(95), 2, 2).rearmed.len(), 1);
     assert_eq!(index.on_trade(&btc, price(100), 3, 3).fired.len(), 1);
+}
+
+/// An alert as the expiry property test draws it: `(id, target, condition, created, expires,
+/// repeat (distance, cooldown))`.
+type ExpiringSpec = (i64, u64, Condition, i64, i64, Option<(u64, i64)>);
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Expiry is exact: an alert fires at exactly what the oracle says over the trades before
+    /// its `expires_at` (several trades share a millisecond), never at a trade at or after it,
+    /// and leaves the index as `expired` at the first trade at or past it, or at a sweep that
+    /// says every trade before a moment was applied, whichever comes first.
+    #[test]
+    fn expiry_is_exact(
+        alerts in prop::collection::vec(
+            (90u64..110, condition(), 0i64..20, 1i64..60, prop::option::of((1u64..8, 0i64..12))),
+            0..40,
+        ),
+        steps in prop::collection::vec((85u64..115, 0i64..3, any::<bool>()), 0..100),
+    ) {
+        let btc = sym("BTCUSDT");
+        let alerts: Vec<ExpiringSpec> = alerts
+            .into_iter()
+            .enumerate()
+            .map(|(i, (target, c, created, life, rep))| (i as i64 + 1, target, c, created, created + life, rep))
+            .collect();
+        let mut time = 0;
+        let trades: Vec<(u64, i64, bool)> = steps
+            .into_iter()
+            .map(|(p, dt, sweep)| {
+                time += dt;
+                (p, time, sweep)
+            })
+            .collect();
+
+        let mut index = Index::default();
+        for &(id, target, c, created, expires, rep) in &alerts {
+            let armed = Armed { expires_at: expires, ..armed(created) };
+            match rep {
+                Some((d, cool)) => index.insert_repeating(AlertId(id), btc.clone(), price(target), c, armed, repeat_state(d, target, cool)),
+                None => index.insert(AlertId(id), btc.clone(), price(target), c, armed),
+            }
+        }
+        let mut fires = Vec::new();
+        let mut expired: HashMap<i64, i64> = HashMap::new();
+        let mut settled = i64::MIN;
+        for (i, &(p, t, sweep)) in trades.iter().enumerate() {
+            let out = index.on_trade(&btc, price(p), t, i as u64);
+            settled = settled.max(t);
+            fires.extend(out.fired.iter().map(|f| (f.id.0, f.price.units(), f.time)));
+            for e in out.expired {
+                prop_assert!(expired.insert(e.id.0, t).is_none(), "expired twice");
+            }
+            // A sweep knows every trade before the next one's time was applied.
+            let next = trades.get(i + 1).map_or(t + 100, |n| n.1);
+            if sweep {
+                for e in index.expire_through(&btc, next).expired {
+                    prop_assert!(expired.insert(e.id.0, next).is_none(), "expired twice");
+                }
+                settled = settled.max(next);
+            }
+        }
+        // The oracle: each alert alone, over the trades before its expiry.
+        let mut want_fires = Vec::new();
+        let mut want_expired = Vec::new();
+        for &(id, target, c, created, expires, rep) in &alerts {
+            let before: Vec<(u64, i64)> = trades.iter().filter(|x| x.1 < expires).map(|x| (x.0, x.1)).collect();
+            let fired = match rep {
+                Some((d, cool)) => repeat_oracle(&[(id, target, c, created, d, cool)], &before),
+                None => oracle(&[(id, target, c, created)], &before)
+                    .into_iter()
+                    .map(|(id, (p, t))| (id, p, t))
+                    .collect(),
+            };
+            let gone = rep.is_none() && !fired.is_empty();
+            if !gone && expires <= settled {
+                want_expired.push(id);
+            }
+            want_fires.extend(fired);
+        }
+        fires.sort_by_key(|&(id, _, t)| (t, id));
+        want_fires.sort_by_key(|&(id, _, t)| (t, id));
+        prop_assert_eq!(fires, want_fires);
+        let mut got_expired: Vec<i64> = expired.keys().copied().collect();
+        got_expired.sort();
+        prop_assert_eq!(&got_expired, &want_expired);
+        let one_shots_fired = alerts.iter().filter(|a| a.5.is_none()).filter(|a| {
+            let before: Vec<(u64, i64)> = trades.iter().filter(|x| x.1 < a.4).map(|x| (x.0, x.1)).collect();
+            !oracle(&[(a.0, a.1, a.2, a.3)], &before).is_empty()
+        }).count();
+        prop_assert_eq!(index.len(), alerts.len() - one_shots_fired - want_expired.len());
+    }
+}
+
+#[test]
+fn an_edited_expiry_is_the_one_that_counts() {
+    let mut index = Index::default();
+    let btc = sym("BTCUSDT");
+    let first = Armed {
+        expires_at: 10,
+        ..armed(0)
+    };
+    index.insert(AlertId(1), btc.clone(), price(100), Condition::Above, first);
+    // Edited: the old definition leaves, the new one expires later.
+    index.remove(AlertId(1), &btc, price(100));
+    let later = Armed {
+        expires_at: 20,
+        ..armed(5)
+    };
+    index.insert(AlertId(1), btc.clone(), price(100), Condition::Above, later);
+    let out = index.on_trade(&btc, price(50), 12, 1);
+    assert!(out.expired.is_empty(), "the old expiry's entry is stale");
+    assert_eq!(index.len(), 1);
+    let out = index.on_trade(&btc, price(100), 19, 2);
+    assert_eq!(out.fired.len(), 1, "still armed before its new expiry");
+    index.insert(AlertId(2), btc.clone(), price(100), Condition::Above, later);
+    let out = index.on_trade(&btc, price(100), 20, 3);
+    assert!(out.fired.is_empty(), "a trade at the expiry never fires it");
+    assert_eq!(out.expired.len(), 1);
+    assert_eq!(index.len(), 0);
+}
+
+/// A percent alert as the property test draws it: `(id, side, percent, window, created,
+/// cooldown if repeating, expires)`.
+type PercentSpec = (i64, Condition, u64, i64, i64, Option<i64>, i64);
+
+/// The percent rule, written the slow and obvious way from the whole trade list: at each trade,
+/// the window is every trade since the alert's start (its creation, then its latest fire) at
+/// or after `time − window`; it fires when the price is `percent` % past the window's low or
+/// high. Every fire `(id, price, time, reference)`.
+fn percent_oracle(alerts: &[PercentSpec], trades: &[(u64, i64)]) -> Vec<(i64, u64, i64, u64)> {
+    let mut fires = Vec::new();
+    for &(id, side, pct, window, created, cooldown, expires) in alerts {
+        let rule = Move {
+            percent: Price::from_units(pct * 100_000_000, 0),
+            window_ms: window,
+        };
+        let mut start: Option<usize> = None;
+        let mut quiet_until = i64::MIN;
+        for (i, &(p, t)) in trades.iter().enumerate() {
+            if t < created {
+                continue;
+            }
+            if t >= expires {
+                break;
+            }
+            let s = *start.get_or_insert(i);
+            let window: Vec<u64> = trades[s..=i]
+                .iter()
+                .filter(|x| x.1 >= t - window)
+                .map(|x| x.0)
+                .collect();
+            let (low, high) = (*window.iter().min().unwrap(), *window.iter().max().unwrap());
+            if t < quiet_until {
+                continue;
+            }
+            let up = side != Condition::PercentDown && rule.up_from(low, p);
+            let down = side != Condition::PercentUp && rule.down_from(high, p);
+            let reference = if up { low } else { high };
+            if up || down {
+                fires.push((id, p, t, reference));
+                match cooldown {
+                    Some(c) => {
+                        start = Some(i);
+                        quiet_until = t + c;
+                    }
+                    None => break,
+                }
+            }
+        }
+    }
+    fires.sort_by_key(|&(id, _, t, _)| (t, id));
+    fires
+}
+
+fn percent_side() -> impl Strategy<Value = Condition> {
+    prop_oneof![
+        Just(Condition::PercentUp),
+        Just(Condition::PercentDown),
+        Just(Condition::PercentMove)
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Percent alerts of all three kinds, one-shot and repeating, with random windows, created
+    /// at random moments and some expiring, fire exactly what the oracle says, each measured
+    /// from the reference the oracle finds; threshold alerts beside them are untouched.
+    #[test]
+    fn percent_alerts_fire_exactly_what_the_oracle_fires(
+        alerts in prop::collection::vec(
+            (percent_side(), 1u64..40, 1i64..15, 0i64..30, prop::option::of(0i64..10), prop::option::of(1i64..60)),
+            0..30,
+        ),
+        one_shots in prop::collection::vec((50u64..150, condition(), 0i64..30), 0..6),
+        steps in prop::collection::vec((50u64..150, 0i64..3), 0..120),
+    ) {
+        let btc = sym("BTCUSDT");
+        let alerts: Vec<PercentSpec> = alerts
+            .into_iter()
+            .enumerate()
+            .map(|(i, (side, pct, window, created, cooldown, life))| {
+                let expires = life.map_or(i64::MAX, |l| created + l);
+                (i as i64 + 1, side, pct, window, created, cooldown, expires)
+            })
+            .collect();
+        let one_shots: Vec<(i64, u64, Condition, i64)> = one_shots
+            .into_iter()
+            .enumerate()
+            .map(|(i, (target, c, created))| (1000 + i as i64, target, c, created))
+            .collect();
+        let mut time = 0;
+        let trades: Vec<(u64, i64)> = steps
+            .into_iter()
+            .map(|(p, dt)| {
+                time += dt;
+                (p, time)
+            })
+            .collect();
+
+        let mut index = Index::default();
+        for &(id, side, pct, window, created, cooldown, expires) in &alerts {
+            let rule = Move { percent: Price::from_units(pct * 100_000_000, 0), window_ms: window };
+            let state = PercentState {
+                start: created,
+                low: None,
+                high: None,
+                cooling_until: i64::MIN,
+                repeat: cooldown.map(|_| 0),
+                cooldown_ms: cooldown.unwrap_or(0),
+                after_trade: None,
+            };
+            let armed = Armed { expires_at: expires, ..armed(created) };
+            index.insert_kind(AlertId(id), btc.clone(), Price::from_units(0, 0), side, armed, Kind::Percent(rule, state));
+        }
+        for &(id, target, c, created) in &one_shots {
+            index.insert(AlertId(id), btc.clone(), price(target), c, armed(created));
+        }
+        let mut got = Vec::new();
+        let mut one_shots_fired = HashMap::new();
+        let mut counts: HashMap<i64, u32> = HashMap::new();
+        for (i, &(p, t)) in trades.iter().enumerate() {
+            for f in index.on_trade(&btc, price(p), t, i as u64).fired {
+                if f.id.0 >= 1000 {
+                    prop_assert_eq!(f.reference, None);
+                    one_shots_fired.insert(f.id.0, (f.price.units(), f.time));
+                    continue;
+                }
+                let spec = alerts.iter().find(|a| a.0 == f.id.0).unwrap();
+                if spec.5.is_some() {
+                    let count = counts.entry(f.id.0).or_default();
+                    *count += 1;
+                    prop_assert_eq!(f.repeat, Some(*count), "fires count up one at a time");
+                } else {
+                    prop_assert_eq!(f.repeat, None);
+                }
+                let reference = f.reference.expect("a percent fire has a reference").units();
+                got.push((f.id.0, f.price.units(), f.time, reference));
+            }
+        }
+        got.sort_by_key(|&(id, _, t, _)| (t, id));
+        prop_assert_eq!(got, percent_oracle(&alerts, &trades));
+        prop_assert_eq!(one_shots_fired, oracle(&one_shots, &trades));
+    }
+}
+
+#[test]
+fn a_percent_alert_is_measured_from_the_window_not_from_before_it_existed() {
+    let mut index = Index::default();
+    let btc = sym("BTCUSDT");
+    let up = |created: i64, window: i64| {
+        let rule = Move {
+            percent: Price::parse("10").unwrap(),
+            window_ms: window,
+        };
+        let state = PercentState {
+            start: created,
+            low: None,
+            high: None,
+            cooling_until: i64::MIN,
+            repeat: None,
+            cooldown_ms: 0,
+            after_trade: None,
+        };
+        Kind::Percent(rule, state)
+    };
+    // A low of 90 before the alert existed: a trade at 100 afterwards is not a 10 % rise.
+    index.on_trade(&btc, price(90), 0, 1);
+    index.insert_kind(
+        AlertId(1),
+        btc.clone(),
+        Price::from_units(0, 0),
+        Condition::PercentUp,
+        armed(5),
+        up(5, 100),
+    );
+    assert!(index.on_trade(&btc, price(100), 5, 2).fired.is_empty());
+    assert!(index.on_trade(&btc, price(105), 6, 3).fired.is_empty());
+    // 100 × 1.1 = 110 exactly.
+    let out = index.on_trade(&btc, price(110), 7, 4);
+    assert_eq!(out.fired.len(), 1);
+    assert_eq!(out.fired[0].reference, Some(Price::from_units(100, 0)));
+    assert_eq!(index.len(), 0, "one-shot");
+    // A window slides: the low of 100 at time 10 leaves it once 10 is more than 20 back.
+    index.insert_kind(
+        AlertId(2),
+        btc.clone(),
+        Price::from_units(0, 0),
+        Condition::PercentUp,
+        armed(10),
+        up(10, 20),
+    );
+    index.on_trade(&btc, price(100), 10, 5);
+    index.on_trade(&btc, price(105), 25, 6);
+    index.on_trade(&btc, price(106), 40, 7);
+    // At 41 the window is [21, 41]: its low is 105, so 115 is not enough but 115.5 is.
+    assert!(index.on_trade(&btc, price(115), 41, 8).fired.is_empty());
+    let out = index.on_trade(&btc, price(116), 41, 9);
+    assert_eq!(out.fired[0].reference, Some(Price::from_units(105, 0)));
 }
