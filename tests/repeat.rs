@@ -229,6 +229,27 @@ async fn repeat_rules_are_checked() {
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    // A `below` alert may re-arm 60 above its target of 50; turned into an `above` one by its
+    // condition alone, it could never re-arm, and the edit is refused as a whole.
+    let (status, edited) = s
+        .call(
+            reqwest::Method::PATCH,
+            &path,
+            Some(&token),
+            Some(json!({"condition": "below", "repeat": {"rearm": "60"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{edited}");
+    let (status, body) = s
+        .call(
+            reqwest::Method::PATCH,
+            &path,
+            Some(&token),
+            Some(json!({"condition": "above"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(s.get(&path, &token).await.1["condition"], "below");
     let (_, edited) = s
         .call(
             reqwest::Method::PATCH,

@@ -85,7 +85,54 @@ pub fn service() -> OpenApiService<Apis, ()> {
 /// The OpenAPI document as YAML: what `pricealert openapi` prints, `openapi.yaml` holds and
 /// `/openapi.yaml` serves.
 pub fn spec_yaml() -> String {
-    plain_numbers(&service().spec_yaml())
+    with_alert_examples(&plain_numbers(&service().spec_yaml()))
+}
+
+/// One request example per kind of alert, named, for the create operations (poem-openapi
+/// writes a schema's single example only).
+const ALERT_EXAMPLES: &str = r#"examples:
+  above:
+    summary: Fire once when BTCUSDT trades at or above 65,000
+    value: {cryptocurrency: BTCUSDT, target_price: '65000', condition: above}
+  below_with_note:
+    summary: Fire once at or below a price, with a note in the notification
+    value: {cryptocurrency: ETHUSDT, target_price: '2500.5', condition: below, note: Buy the dip}
+  either_way:
+    summary: Let the current price choose the side
+    value: {cryptocurrency: BTCUSDT, target_price: '70000'}
+  repeat:
+    summary: Fire at every crossing after the price came back 1 % and 15 minutes passed
+    value: {cryptocurrency: BTCUSDT, target_price: '65000', condition: above, repeat: {rearm: 1%, cooldown: 15m}}
+  expires:
+    summary: Stop watching at a moment (then the status is expired)
+    value: {cryptocurrency: BTCUSDT, target_price: '60000', condition: below, expires_at: '2030-01-01T00:00:00Z'}
+  percent_up:
+    summary: Fire when the price is 5 % above its lowest of the last hour
+    value: {cryptocurrency: BTCUSDT, condition: percent_up, percent: '5', window: 1h}
+  percent_down:
+    summary: Fire when the price is 3 % below its highest of the last 15 minutes
+    value: {cryptocurrency: SOLUSDT, condition: percent_down, percent: '3', window: 15m}
+  percent_move_repeating:
+    summary: A 2 % move either way within 5 minutes, at most once an hour
+    value: {cryptocurrency: BTCUSDT, condition: percent_move, percent: '2', window: 5m, repeat: {cooldown: 1h}}
+"#;
+
+/// Puts `ALERT_EXAMPLES` beside every request schema of `AlertCreate`.
+fn with_alert_examples(yaml: &str) -> String {
+    let mut out = String::with_capacity(yaml.len() + 4 * ALERT_EXAMPLES.len());
+    for line in yaml.lines() {
+        out.push_str(line);
+        out.push('\n');
+        if line.trim() == "$ref: '#/components/schemas/AlertCreate'" {
+            let indent = line.len() - line.trim_start().len() - 2;
+            for example in ALERT_EXAMPLES.lines() {
+                out.push_str(&" ".repeat(indent));
+                out.push_str(example);
+                out.push('\n');
+            }
+        }
+    }
+    out
 }
 
 /// serde_json's exact numbers (the `arbitrary_precision` feature, kept for exact prices)
