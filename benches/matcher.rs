@@ -262,7 +262,11 @@ fn window_upkeep() {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        price = if x & 1 == 0 { price + 1_000_000 } else { price - 1_000_000 };
+        price = if x & 1 == 0 {
+            price + 1_000_000
+        } else {
+            price - 1_000_000
+        };
         let time = T0 + (i as i64 * 576) / 10;
         let out = index.on_trade(&symbol, Price::from_units(price, 8), time, i);
         assert!(out.fired.is_empty());
@@ -337,13 +341,15 @@ fn main() {
 
     // The mix: 1,000,000 alerts again, 10 % of them repeating (half watching their target,
     // half fired and waiting for the price to come back by 10 %, far from where it trades),
-    // then with 5 % of them percent alerts too: the difference is the windows' upkeep.
+    // then with 5 % of them percent alerts too: the difference is the windows' upkeep. Each
+    // index stays until both ran: a dropped one's pages would be reused and hide the growth.
+    let mut kept = Vec::new();
     for (label, percent) in [
         ("10 % repeating", false),
         ("10 % repeating, 5 % percent", true),
     ] {
         let before = rss_bytes();
-        let (mixed, _mixed_work) = Matcher::new();
+        let (mixed, mixed_work) = Matcher::new();
         for i in 0..ALERTS {
             mixed.arm(&mixed_alert(i, percent));
         }
@@ -366,7 +372,9 @@ fn main() {
                 .map(|r| format!("{:.2}M", r / 1e6))
                 .collect::<Vec<_>>()
         );
+        kept.push((mixed, mixed_work));
     }
+    drop(kept);
 
     window_upkeep();
 

@@ -8,7 +8,7 @@ use super::text::{CooldownText, NoteText, RearmText, SymbolText, TimeText};
 use crate::clock::{format_millis, now_millis};
 use crate::config::HumanDuration;
 use crate::domain::{Alert, Condition, Delivery, DeliveryStatus, FireRecord, Repeat, Status};
-use crate::market::Prices;
+use crate::market::{MarketStatus, Prices};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Deserialize)]
 #[oai(rename_all = "snake_case")]
@@ -59,6 +59,20 @@ pub enum StatusOut {
     /// Reached its `expires_at` unfired (a repeating alert: between fires).
     Expired,
     Deleted,
+}
+
+/// Where the alert's symbol stands on the exchange, from its latest symbol list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum MarketStatusOut {
+    Trading,
+    /// Listed, but not trading now (`BREAK` during maintenance or a delisting): the alert waits.
+    NotTrading,
+    /// Not listed (any more, or it never was and the list was not loaded when the alert was
+    /// made): the alert cannot fire until it is listed again.
+    NotListed,
+    /// The symbol list has not been loaded yet.
+    Unknown,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Enum)]
@@ -247,6 +261,11 @@ pub struct AlertOut {
     pub armed: bool,
     /// RFC 3339, UTC: from then on no trade fires it; null when it never expires.
     pub expires_at: Nullable<String>,
+    /// Where its symbol stands on the exchange (lists may lag by `cache.ttl`).
+    pub market_status: MarketStatusOut,
+    /// Why it may not fire although armed (its symbol is not trading or not listed); null
+    /// otherwise.
+    pub warning: Nullable<String>,
     /// The latest fire's deliveries summed up (pending while any is pending, else failed if
     /// any failed, else sent); null until it fired.
     pub notification: Nullable<NotificationOut>,
@@ -311,6 +330,32 @@ pub struct AlertList {
 
 impl AlertOut {
     pub fn new(alert: &Alert, prices: &Prices) -> Self {
+        let status = prices.market_status(&alert.symbol);
+        let waiting = alert.status == Status::Created;
+        let (market_status, warning) = match status {
+            MarketStatus::Trading => (MarketStatusOut::Trading, None),
+            MarketStatus::Unknown => (MarketStatusOut::Unknown, None),
+            MarketStatus::NotTrading(s) => (
+                MarketStatusOut::NotTrading,
+                waiting.then(|| {
+                    format!(
+                        "{} is not trading now (exchange status {s}): the alert fires when \
+                         trading resumes",
+                        alert.symbol
+                    )
+                }),
+            ),
+            MarketStatus::NotListed => (
+                MarketStatusOut::NotListed,
+                waiting.then(|| {
+                    format!(
+                        "{} is not listed by the exchange: the alert cannot fire unless it is \
+                         listed again",
+                        alert.symbol
+                    )
+                }),
+            ),
+        };
         Self {
             id: alert.id.0,
             cryptocurrency: alert.symbol.to_string(),
@@ -351,6 +396,8 @@ impl AlertOut {
             fire_count: alert.fire_count,
             armed: alert.is_armed(now_millis()),
             expires_at: alert.expires_at.map(format_millis).into(),
+            market_status,
+            warning: warning.into(),
             notification: alert
                 .notification()
                 .map(|n| NotificationOut {

@@ -385,6 +385,12 @@ impl Config {
                 "must be at least 200ms (the exchange allows 5 messages per second)",
             ));
         }
+        if self.market.symbols_refresh.get() < std::time::Duration::from_secs(1) {
+            return Err(invalid(
+                "market.symbols_refresh",
+                "must be at least 1s (each reload is a request to the exchange)",
+            ));
+        }
         if self.market.stall_timeout.get().is_zero() || self.market.rotate_after.get().is_zero() {
             return Err(invalid(
                 "market.stall_timeout",

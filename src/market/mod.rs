@@ -30,7 +30,7 @@ use crate::domain::Cursor;
 use crate::matcher::Matcher;
 use crate::metrics::Metrics;
 pub use history::{History, HistoryError, Interval, Served};
-pub use prices::Prices;
+pub use prices::{MarketStatus, Prices};
 pub use rest::{Candle, Rest};
 
 use connection::{Command, Connection, Event, Settings};
@@ -138,7 +138,9 @@ pub async fn run(
     while tasks.join_next().await.is_some() {}
 }
 
-/// Keeps the list of listed symbols fresh, so alerts on unknown symbols can be refused.
+/// Keeps the list of listed symbols and their statuses fresh (every `market.symbols_refresh`,
+/// an hour by default), so alerts on unknown symbols are refused and alerts on symbols that
+/// stopped trading or left say so.
 async fn refresh_symbols(
     rest: Rest,
     prices: Arc<Prices>,
@@ -150,7 +152,19 @@ async fn refresh_symbols(
         let wait = match rest.symbols().await {
             Ok(symbols) => {
                 tracing::info!(count = symbols.len(), "exchange symbol list loaded");
-                prices.set_listed(symbols);
+                let changed = prices.set_listed(symbols);
+                if !changed.is_empty() {
+                    let first: Vec<String> = changed
+                        .iter()
+                        .take(10)
+                        .map(|(symbol, status)| format!("{symbol}: {status:?}"))
+                        .collect();
+                    tracing::warn!(
+                        count = changed.len(),
+                        first = %first.join(", "),
+                        "symbols changed status on the exchange"
+                    );
+                }
                 backoff.reset();
                 every
             }

@@ -1,15 +1,31 @@
-//! Last known prices and the exchange's symbol list, shared with the API.
+//! Last known prices and the exchange's symbol list with each symbol's status, shared with the
+//! API.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::RwLock;
 
 use crate::domain::{Price, Symbol};
 
+/// The status of a symbol that trades.
+pub const TRADING: &str = "TRADING";
+
+/// Where a symbol stands on the exchange, from its latest symbol list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MarketStatus {
+    /// No list loaded yet.
+    Unknown,
+    Trading,
+    /// Listed, with a status other than `TRADING` (`BREAK` during maintenance or a delisting).
+    NotTrading(String),
+    /// Not in the list (any more).
+    NotListed,
+}
+
 #[derive(Default)]
 pub struct Prices {
     last: RwLock<HashMap<Symbol, (Price, i64)>>,
-    /// `None` until the exchange's symbol list has been fetched.
-    listed: RwLock<Option<HashSet<Symbol>>>,
+    /// `None` until the exchange's symbol list has been fetched: each symbol's status.
+    listed: RwLock<Option<HashMap<Symbol, String>>>,
 }
 
 impl Prices {
@@ -43,15 +59,48 @@ impl Prices {
         out
     }
 
-    pub fn set_listed(&self, symbols: HashSet<Symbol>) {
-        if let Ok(mut listed) = self.listed.write() {
-            *listed = Some(symbols);
+    /// The exchange's symbols and their statuses; returns the symbols whose status changed
+    /// (or that came or went), for the log.
+    pub fn set_listed(&self, symbols: HashMap<Symbol, String>) -> Vec<(Symbol, MarketStatus)> {
+        let Ok(mut listed) = self.listed.write() else {
+            return Vec::new();
+        };
+        let mut changed = Vec::new();
+        if let Some(old) = listed.as_ref() {
+            for (symbol, status) in &symbols {
+                if old.get(symbol) != Some(status) {
+                    changed.push((symbol.clone(), status_of(Some(status))));
+                }
+            }
+            for symbol in old.keys().filter(|s| !symbols.contains_key(*s)) {
+                changed.push((symbol.clone(), MarketStatus::NotListed));
+            }
         }
+        *listed = Some(symbols);
+        changed
     }
 
     /// `Some(false)` only when the list is known and lacks the symbol.
     pub fn is_listed(&self, symbol: &Symbol) -> Option<bool> {
         let listed = self.listed.read().ok()?;
-        listed.as_ref().map(|set| set.contains(symbol))
+        listed.as_ref().map(|map| map.contains_key(symbol))
+    }
+
+    pub fn market_status(&self, symbol: &Symbol) -> MarketStatus {
+        let Ok(listed) = self.listed.read() else {
+            return MarketStatus::Unknown;
+        };
+        match listed.as_ref() {
+            None => MarketStatus::Unknown,
+            Some(map) => status_of(map.get(symbol)),
+        }
+    }
+}
+
+fn status_of(status: Option<&String>) -> MarketStatus {
+    match status {
+        None => MarketStatus::NotListed,
+        Some(s) if s == TRADING => MarketStatus::Trading,
+        Some(s) => MarketStatus::NotTrading(s.clone()),
     }
 }

@@ -1,10 +1,11 @@
 //! The exchange's REST API: the symbol list and aggregate trades for filling gaps.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::prices::TRADING;
 use super::protocol::Trade;
 use crate::domain::{Price, Symbol};
 
@@ -47,6 +48,9 @@ struct ExchangeInfo {
 #[derive(Deserialize)]
 struct SymbolInfo {
     symbol: String,
+    /// `TRADING`, or `BREAK`, `HALT`, `END_OF_DAY`, ... when it does not trade now.
+    #[serde(default)]
+    status: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -103,7 +107,8 @@ impl Rest {
     }
 
     /// Every listed spot symbol (any trading status), skipping those we cannot alert on.
-    pub async fn symbols(&self) -> Result<HashSet<Symbol>, RestError> {
+    /// Every listed symbol with its status (`TRADING` when the exchange leaves it out).
+    pub async fn symbols(&self) -> Result<HashMap<Symbol, String>, RestError> {
         let info: ExchangeInfo = self
             .get("/api/v3/exchangeInfo", &[])
             .await?
@@ -112,8 +117,11 @@ impl Rest {
             .map_err(|e| RestError::Decode(e.to_string()))?;
         Ok(info
             .symbols
-            .iter()
-            .filter_map(|s| Symbol::parse(&s.symbol).ok())
+            .into_iter()
+            .filter_map(|s| {
+                let status = s.status.unwrap_or_else(|| TRADING.to_string());
+                Some((Symbol::parse(&s.symbol).ok()?, status))
+            })
             .collect())
     }
 

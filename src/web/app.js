@@ -141,6 +141,12 @@ function render() {
       ends.append(a.status === "expired" ? "expired at " : "until ", when(a.expires_at));
       whenCell.appendChild(ends);
     }
+    if (a.warning) {
+      const warn = document.createElement("div");
+      warn.className = "warning";
+      warn.textContent = a.warning;
+      whenCell.appendChild(warn);
+    }
     if (a.note) {
       const note = document.createElement("div");
       note.className = "muted note";

@@ -71,6 +71,11 @@ pub struct State {
     pub kline_delay: Option<Duration>,
     /// When set, `/api/v3/klines` answers with this HTTP status.
     pub klines_status: Option<u16>,
+    /// A listed symbol's status other than `TRADING` (`BREAK`, `HALT`).
+    pub statuses: HashMap<String, String>,
+    /// `/api/v3/exchangeInfo` calls so far, and when set the HTTP status it answers with.
+    pub info_calls: u64,
+    pub info_status: Option<u16>,
 }
 
 impl State {
@@ -499,14 +504,26 @@ fn control(inner: &Arc<Inner>, id: u64, text: &str) -> String {
 }
 
 #[handler]
-fn exchange_info(inner: Data<&Arc<Inner>>) -> Json<Value> {
-    let state = inner.state.lock().unwrap();
+fn exchange_info(inner: Data<&Arc<Inner>>) -> poem::Response {
+    let mut state = inner.state.lock().unwrap();
+    state.info_calls += 1;
+    let failing = state.info_status;
     let symbols: Vec<Value> = state
         .listed
         .iter()
-        .map(|s| json!({"symbol": s, "status": "TRADING", "baseAsset": "X", "quoteAsset": "Y"}))
+        .map(|s| {
+            let status = state.statuses.get(s).map_or("TRADING", String::as_str);
+            json!({"symbol": s, "status": status, "baseAsset": "X", "quoteAsset": "Y"})
+        })
         .collect();
-    Json(json!({ "symbols": symbols }))
+    drop(state);
+    inner.bump();
+    match failing {
+        Some(code) => poem::Response::builder()
+            .status(poem::http::StatusCode::from_u16(code).unwrap())
+            .body(r#"{"code":-1003,"msg":"Way too many requests."}"#),
+        None => Json(json!({ "symbols": symbols })).into_response(),
+    }
 }
 
 #[derive(Deserialize)]
