@@ -40,6 +40,8 @@ pub struct Metrics {
     pub fires: AtomicU64,
     pub reconnects: AtomicU64,
     pub trades_recovered: AtomicU64,
+    /// Connections replaced because their data stalled while they stayed up.
+    pub stalls_replaced: AtomicU64,
     pub notifications_sent: AtomicU64,
     pub notifications_failed: AtomicU64,
     smtp: AtomicU8,
@@ -58,6 +60,7 @@ impl Default for Metrics {
             fires: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
             trades_recovered: AtomicU64::new(0),
+            stalls_replaced: AtomicU64::new(0),
             notifications_sent: AtomicU64::new(0),
             notifications_failed: AtomicU64::new(0),
             smtp: AtomicU8::new(SmtpState::NotConfigured as u8),
@@ -270,6 +273,12 @@ impl Metrics {
             "pricealert_trades_recovered_total",
             "Trades fetched back from the REST API after gaps.",
             self.trades_recovered.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "pricealert_stream_stalls_replaced_total",
+            "Connections replaced because their data stopped while they answered pings.",
+            self.stalls_replaced.load(Ordering::Relaxed),
         );
         let _ = writeln!(
             out,

@@ -43,15 +43,22 @@ pub struct Settings {
 pub enum Command {
     Subscribe(Vec<String>),
     Unsubscribe(Vec<String>),
+    /// Its data stalled while the socket stays up: replace it now, make-before-break.
+    Replace(String),
 }
 
 #[derive(Debug)]
 pub enum Event {
     /// A trade, and the connection it came on.
     Trade(usize, Trade),
-    Tickers(Vec<Ticker>),
+    /// Last prices, and the connection they came on.
+    Tickers(usize, Vec<Ticker>),
     Connected(usize),
     Disconnected(usize),
+    /// The connection was replaced (rotated); what it carried may have missed trades.
+    Replaced(usize),
+    /// The streams a connection carries now (from the placement).
+    Streams(usize, Vec<String>),
     /// A connection attempt failed: the host tried and why, in words.
     Failed {
         host: String,
@@ -183,6 +190,8 @@ impl Connection {
                     }
                 }
             }
+            // Only a live session can be replaced; a parked one has nothing to replace.
+            Command::Replace(_) => {}
         }
     }
 
@@ -293,7 +302,7 @@ impl Connection {
                 let _ = self.events.send(Event::Trade(self.id, trade));
             }
             Ok(Frame::Tickers(tickers)) => {
-                let _ = self.events.send(Event::Tickers(tickers));
+                let _ = self.events.send(Event::Tickers(self.id, tickers));
             }
             Ok(Frame::ServerShutdown) => return true,
             Ok(Frame::ControlError { id, message }) => {
@@ -350,6 +359,19 @@ impl Connection {
                     return End::Lost(format!("no frame for {:?}: stalled", settings.stall_timeout));
                 }
                 cmd = self.commands.recv() => match cmd {
+                    Some(Command::Replace(reason)) => {
+                        tracing::warn!(conn = self.id, %reason, "replacing a stream connection whose data stalled");
+                        match self.rotate(&mut ws, &mut control, "its data stalled").await {
+                            Some((new_ws, new_pending)) => {
+                                ws = new_ws;
+                                pending = new_pending;
+                                last_frame = Instant::now();
+                                rotate_at = Instant::now() + settings.rotate_after;
+                                let _ = self.events.send(Event::Replaced(self.id));
+                            }
+                            None => return End::Lost(format!("{reason}; its replacement failed")),
+                        }
+                    }
                     Some(cmd) => self.apply(cmd, Some(&mut pending)),
                     None => return End::Shutdown,
                 },
@@ -361,7 +383,7 @@ impl Connection {
                     }
                 }
                 _ = sleep_until(rotate_at) => {
-                    match self.rotate(&mut ws, &mut control).await {
+                    match self.rotate(&mut ws, &mut control, "before the 24-hour cut").await {
                         Some((new_ws, new_pending)) => {
                             ws = new_ws;
                             pending = new_pending;
@@ -381,8 +403,13 @@ impl Connection {
         &mut self,
         old: &mut Ws,
         control: &mut tokio::time::Interval,
+        why: &str,
     ) -> Option<(Ws, Pending)> {
-        tracing::info!(conn = self.id, "rotating connection before the 24-hour cut");
+        tracing::info!(
+            conn = self.id,
+            why,
+            "replacing the connection: new one first"
+        );
         let (mut new, mut pending) = self.open().await.ok()?;
         while let Some(message) = pending.next_message() {
             control.tick().await;

@@ -8,14 +8,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::connection::Event;
 use super::prices::Prices;
-use super::protocol::Trade;
+use super::protocol::{self, Trade};
 use super::rest::Rest;
 use crate::clock::now_millis;
-use crate::domain::{Cursor, Symbol};
+use crate::domain::{Cursor, Price, Symbol};
 use crate::matcher::Matcher;
 use crate::metrics::Metrics;
 
@@ -29,6 +30,8 @@ const CURSOR_LAG: usize = 4;
 struct SymbolState {
     last_id: u64,
     last_time: i64,
+    /// The price of the last trade applied, to compare with the ticker's.
+    last_price: Option<Price>,
     recovering: bool,
     buffer: Vec<Trade>,
     /// The cursor moved since the last flush.
@@ -50,10 +53,20 @@ pub struct Feed {
     pub rest: Option<Rest>,
     /// Recovered trades older than this are not applied.
     pub max_backfill: Duration,
-    /// How long after an alert's expiry a symbol that has not traded since is taken to have
-    /// none in flight from before it (`market.stall_timeout`: a stream silent longer is
-    /// replaced and its gap recovered).
-    pub expiry_grace: Duration,
+    /// `market.stall_timeout`: how long data may lag behind the exchange before the connection
+    /// carrying it is replaced (and its gap recovered), and so how long after an alert's expiry
+    /// a symbol that has not traded since is taken to have no trade from before it in flight.
+    pub stall_timeout: Duration,
+    /// Asks the supervisor to replace a connection whose data stalled.
+    replace: mpsc::UnboundedSender<(usize, String)>,
+    /// The symbols each connection carries, and when data last came on it.
+    carries: HashMap<usize, HashSet<Symbol>>,
+    last_data: HashMap<usize, Instant>,
+    /// Connections being checked over REST, and when each was last replaced.
+    probing: HashSet<usize>,
+    replaced_at: HashMap<usize, Instant>,
+    probes: mpsc::UnboundedSender<(usize, bool)>,
+    probe_results: Option<mpsc::UnboundedReceiver<(usize, bool)>>,
     /// Connections that were connected and are not now; `None` until the first connects.
     down: Option<HashSet<usize>>,
     metrics: Arc<Metrics>,
@@ -68,18 +81,20 @@ impl Feed {
         matcher: Arc<Matcher>,
         prices: Arc<Prices>,
         rest: Option<Rest>,
-        max_backfill: Duration,
-        expiry_grace: Duration,
+        (max_backfill, stall_timeout): (Duration, Duration),
         cursors: Vec<Cursor>,
         metrics: Arc<Metrics>,
+        replace: mpsc::UnboundedSender<(usize, String)>,
     ) -> (Self, mpsc::UnboundedReceiver<Backfilled>) {
         let (backfilled, rx) = mpsc::unbounded_channel();
+        let (probes, probe_results) = mpsc::unbounded_channel();
         let states = cursors
             .into_iter()
             .map(|cursor| {
                 let state = SymbolState {
                     last_id: cursor.last_agg_id,
                     last_time: cursor.trade_time,
+                    last_price: None,
                     recovering: false,
                     buffer: Vec::new(),
                     dirty: false,
@@ -92,7 +107,14 @@ impl Feed {
             prices,
             rest,
             max_backfill,
-            expiry_grace,
+            stall_timeout,
+            replace,
+            carries: HashMap::new(),
+            last_data: HashMap::new(),
+            probing: HashSet::new(),
+            replaced_at: HashMap::new(),
+            probes,
+            probe_results: Some(probe_results),
             down: None,
             metrics,
             states,
@@ -109,19 +131,35 @@ impl Feed {
         shutdown: CancellationToken,
     ) {
         let mut flush = tokio::time::interval(Duration::from_millis(500));
+        let Some(mut probe_results) = self.probe_results.take() else {
+            return;
+        };
         loop {
             tokio::select! {
                 event = events.recv() => match event {
                     Some(Event::Trade(conn, trade)) => {
+                        self.last_data.insert(conn, Instant::now());
                         self.metrics.trade(conn, trade.time);
                         self.on_trade(trade);
                     }
-                    Some(Event::Tickers(tickers)) => {
-                        for t in tickers {
+                    Some(Event::Tickers(conn, tickers)) => {
+                        self.last_data.insert(conn, Instant::now());
+                        for t in &tickers {
                             self.prices.update(&t.symbol, t.price, t.time);
                         }
+                        self.check_tickers(&tickers);
+                    }
+                    Some(Event::Streams(conn, streams)) => {
+                        let symbols = streams.iter().filter_map(|s| protocol::stream_symbol(s)).collect();
+                        self.carries.insert(conn, symbols);
+                    }
+                    Some(Event::Replaced(conn)) => {
+                        self.last_data.insert(conn, Instant::now());
+                        tracing::info!(conn, "connection replaced; recovering what its streams missed");
+                        self.recover_all();
                     }
                     Some(Event::Connected(conn)) => {
+                        self.last_data.insert(conn, Instant::now());
                         self.metrics.connection(conn, true);
                         self.down.get_or_insert_with(HashSet::new).remove(&conn);
                         tracing::debug!(conn, "connected; recovering what was missed");
@@ -140,9 +178,11 @@ impl Feed {
                     None => break,
                 },
                 Some((symbol, result)) = backfilled.recv() => self.finish_recovery(symbol, result),
+                Some((conn, traded)) = probe_results.recv() => self.probed(conn, traded),
                 _ = flush.tick() => {
                     self.flush_cursors();
                     self.expire_quiet();
+                    self.check_silence();
                 }
                 _ = shutdown.cancelled() => break,
             }
@@ -162,6 +202,7 @@ impl Feed {
         matcher.on_trade(&trade.symbol, trade.price, trade.time, trade.agg_id);
         state.last_id = trade.agg_id;
         state.last_time = trade.time;
+        state.last_price = Some(trade.price);
         state.dirty = true;
     }
 
@@ -218,6 +259,7 @@ impl Feed {
         let symbol = trade.symbol.clone();
         let mut state = SymbolState {
             last_id: trade.agg_id,
+            last_price: None,
             last_time: trade.time,
             recovering: false,
             buffer: Vec::new(),
@@ -268,6 +310,7 @@ impl Feed {
                 symbol.clone(),
                 SymbolState {
                     last_id: 0,
+                    last_price: None,
                     last_time: since,
                     recovering: true,
                     buffer: Vec::new(),
@@ -389,10 +432,125 @@ impl Feed {
         if self.down.as_ref().is_none_or(|down| !down.is_empty()) {
             return;
         }
-        let through = now_millis() - self.expiry_grace.as_millis() as i64;
+        let through = now_millis() - self.stall_timeout.as_millis() as i64;
         self.matcher.expire_due(through, |symbol| {
             self.states.get(symbol).is_none_or(|s| !s.recovering)
         });
+    }
+
+    /// A ticker that shows a symbol trading at another price than its last aggregate trade,
+    /// more than `stall_timeout` (exchange time) after that trade: the connection carrying the
+    /// symbol answers pings but its trades stopped. It is replaced, and the gap recovered.
+    fn check_tickers(&mut self, tickers: &[protocol::Ticker]) {
+        let lag = self.stall_timeout.as_millis() as i64;
+        let mut stalled = Vec::new();
+        for t in tickers {
+            let Some(state) = self.states.get(&t.symbol) else {
+                continue;
+            };
+            let moved = state.last_price.is_some_and(|p| p != t.price);
+            if !state.recovering && moved && t.time > state.last_time.saturating_add(lag) {
+                stalled.push(t);
+            }
+        }
+        for t in stalled {
+            let carrier = self
+                .carries
+                .iter()
+                .find(|(_, symbols)| symbols.contains(&t.symbol))
+                .map(|(conn, _)| *conn);
+            if let Some(conn) = carrier {
+                let reason = format!(
+                    "{} trades on the ticker ({}) but no aggregate trade came for it in {:?}",
+                    t.symbol, t.price, self.stall_timeout
+                );
+                self.request_replace(conn, reason);
+            }
+        }
+    }
+
+    /// A connection with streams and no data (trades or tickers) for `stall_timeout` while it
+    /// is up: ask the REST API whether its symbols traded since. A quiet market is left alone.
+    fn check_silence(&mut self) {
+        let Some(rest) = self.rest.clone() else {
+            return;
+        };
+        let down = self.down.clone().unwrap_or_default();
+        let silent: Vec<usize> = self
+            .carries
+            .iter()
+            .filter(|(conn, symbols)| !symbols.is_empty() && !down.contains(conn))
+            .filter(|(conn, _)| !self.probing.contains(conn))
+            .filter(|(conn, _)| {
+                self.last_data
+                    .get(conn)
+                    .is_some_and(|at| at.elapsed() > self.stall_timeout)
+            })
+            .map(|(conn, _)| *conn)
+            .collect();
+        for conn in silent {
+            // Its three most recently traded symbols that have a position to ask from.
+            let mut known: Vec<(i64, Symbol, u64)> = self.carries[&conn]
+                .iter()
+                .filter_map(|s| {
+                    let st = self.states.get(s)?;
+                    (!st.recovering && st.last_id > 0)
+                        .then(|| (st.last_time, s.clone(), st.last_id))
+                })
+                .collect();
+            known.sort_by_key(|k| std::cmp::Reverse(k.0));
+            known.truncate(3);
+            if known.is_empty() {
+                self.last_data.insert(conn, Instant::now());
+                continue;
+            }
+            self.probing.insert(conn);
+            let (rest, tx) = (rest.clone(), self.probes.clone());
+            tokio::spawn(async move {
+                let mut traded = false;
+                for (_, symbol, last_id) in known {
+                    if let Ok(page) = rest.agg_trades(&symbol, last_id + 1, 1).await {
+                        traded |= !page.is_empty();
+                    }
+                }
+                let _ = tx.send((conn, traded));
+            });
+        }
+    }
+
+    fn probed(&mut self, conn: usize, traded: bool) {
+        self.probing.remove(&conn);
+        if traded {
+            let reason = format!(
+                "no data for {:?} while the exchange reports trades on its symbols",
+                self.stall_timeout
+            );
+            self.request_replace(conn, reason);
+        } else {
+            // A quiet market: look again after another `stall_timeout`.
+            tracing::debug!(
+                conn,
+                "no data, and no trades on the exchange either: a quiet market"
+            );
+            self.last_data.insert(conn, Instant::now());
+        }
+    }
+
+    /// At most one replacement per connection per `stall_timeout`.
+    fn request_replace(&mut self, conn: usize, reason: String) {
+        if self
+            .replaced_at
+            .get(&conn)
+            .is_some_and(|at| at.elapsed() < self.stall_timeout)
+        {
+            return;
+        }
+        self.replaced_at.insert(conn, Instant::now());
+        self.last_data.insert(conn, Instant::now());
+        self.metrics
+            .stalls_replaced
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let _ = self.replace.send((conn, reason));
     }
 
     /// Records where each symbol's stream stands, but commits it only `CURSOR_LAG` ticks

@@ -67,14 +67,16 @@ pub async fn run(
     });
     let mut tasks = JoinSet::new();
     let (events_tx, events_rx) = mpsc::unbounded_channel::<Event>();
+    // The feed asks for a connection whose data stalled to be replaced.
+    let (replace_tx, mut replace_rx) = mpsc::unbounded_channel::<(usize, String)>();
     let (feed, backfilled) = feed::Feed::new(
         matcher.clone(),
         prices.clone(),
         rest.clone(),
-        config.max_backfill.get(),
-        config.stall_timeout.get(),
+        (config.max_backfill.get(), config.stall_timeout.get()),
         cursors,
         metrics,
+        replace_tx,
     );
     tasks.spawn(feed.run(events_rx, backfilled, shutdown.clone()));
     if let Some(rest) = rest {
@@ -107,7 +109,7 @@ pub async fn run(
     // The first connection always carries the tickers (last prices of every symbol).
     spawn_link(&mut tasks, &mut links);
     let mut changes = matcher.watch_symbols();
-    loop {
+    'supervise: loop {
         let mut wanted: BTreeSet<String> = matcher
             .armed_symbols()
             .iter()
@@ -119,19 +121,34 @@ pub async fn run(
         for _ in 0..plan.new_connections {
             spawn_link(&mut tasks, &mut links);
         }
+        let mut touched = BTreeSet::new();
         for (i, streams) in plan.removals {
             for s in &streams {
                 links[i].streams.remove(s);
             }
+            touched.insert(i);
             let _ = links[i].commands.send(Command::Unsubscribe(streams));
         }
         for (i, streams) in plan.additions {
             links[i].streams.extend(streams.iter().cloned());
+            touched.insert(i);
             let _ = links[i].commands.send(Command::Subscribe(streams));
         }
-        tokio::select! {
-            changed = changes.changed() => if changed.is_err() { break },
-            _ = shutdown.cancelled() => break,
+        // The feed learns what each connection carries, to tell whose data stalled.
+        for i in touched {
+            let streams = links[i].streams.iter().cloned().collect();
+            let _ = events_tx.send(Event::Streams(i, streams));
+        }
+        loop {
+            tokio::select! {
+                changed = changes.changed() => if changed.is_err() { break 'supervise } else { break },
+                Some((conn, reason)) = replace_rx.recv() => {
+                    if let Some(link) = links.get(conn) {
+                        let _ = link.commands.send(Command::Replace(reason));
+                    }
+                }
+                _ = shutdown.cancelled() => break 'supervise,
+            }
         }
     }
     drop(links);

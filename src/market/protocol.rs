@@ -192,6 +192,12 @@ pub fn trade_stream(symbol: &Symbol) -> String {
     format!("{}@aggTrade", symbol.as_str().to_ascii_lowercase())
 }
 
+/// The symbol of a `<symbol>@aggTrade` stream.
+pub fn stream_symbol(stream: &str) -> Option<Symbol> {
+    let name = stream.strip_suffix("@aggTrade")?;
+    Symbol::parse(&name.to_ascii_uppercase()).ok()
+}
+
 pub const TICKERS_STREAM: &str = "!miniTicker@arr";
 
 /// A SUBSCRIBE or UNSUBSCRIBE message.

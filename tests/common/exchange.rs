@@ -33,6 +33,10 @@ enum Out {
     Batch(Vec<Message>),
     Drop,
     Stall,
+    /// Trades stop on this connection; tickers and pings go on.
+    MuteTrades,
+    /// Trades and tickers stop; pings go on.
+    MuteData,
 }
 
 struct Client {
@@ -76,6 +80,8 @@ pub struct State {
     /// `/api/v3/exchangeInfo` calls so far, and when set the HTTP status it answers with.
     pub info_calls: u64,
     pub info_status: Option<u16>,
+    /// `/api/v3/aggTrades` calls so far.
+    pub agg_calls: u64,
 }
 
 impl State {
@@ -281,9 +287,14 @@ impl FakeExchange {
     }
 
     pub fn tickers(&self, prices: &[(&str, &str)]) {
+        self.tickers_at(prices, now_ms());
+    }
+
+    /// Like `tickers`, with event time `time`.
+    pub fn tickers_at(&self, prices: &[(&str, &str)], time: i64) {
         let data: Vec<Value> = prices
             .iter()
-            .map(|(s, p)| json!({"e": "24hrMiniTicker", "E": now_ms(), "s": s, "c": p, "o": p, "h": p, "l": p, "v": "1", "q": "1"}))
+            .map(|(s, p)| json!({"e": "24hrMiniTicker", "E": time, "s": s, "c": p, "o": p, "h": p, "l": p, "v": "1", "q": "1"}))
             .collect();
         let frame = json!({"stream": "!miniTicker@arr", "data": data}).to_string();
         let state = self.inner.state.lock().unwrap();
@@ -311,6 +322,17 @@ impl FakeExchange {
     /// Every connection goes silent: no data, no pings; sockets stay open.
     pub fn stall_all(&self) {
         self.to_all(|| Out::Stall);
+    }
+
+    /// Every open connection stops carrying trades but keeps sending tickers and pings: the
+    /// "connected but no data" failure. Connections opened later are not affected.
+    pub fn mute_trades_all(&self) {
+        self.to_all(|| Out::MuteTrades);
+    }
+
+    /// Every open connection stops carrying any data but keeps pinging.
+    pub fn mute_data_all(&self) {
+        self.to_all(|| Out::MuteData);
     }
 
     pub fn server_shutdown(&self) {
@@ -381,13 +403,17 @@ async fn serve_client(tcp: tokio::net::TcpStream, id: u64, inner: Arc<Inner>) {
     let (mut sink, mut source) = ws.split();
     let mut ping = tokio::time::interval(inner.ping_every);
     let mut stalled = false;
+    let (mut no_trades, mut no_data) = (false, false);
     let mut unanswered: Option<Instant> = None;
     let mut recent: VecDeque<Instant> = VecDeque::new();
     let graceful = loop {
         tokio::select! {
             out = rx.recv() => match out {
-                Some(Out::Send(msg)) if !stalled => { if sink.send(msg).await.is_err() { break false; } }
+                Some(Out::Send(msg)) if !stalled && !muted(&msg, no_trades, no_data) => { if sink.send(msg).await.is_err() { break false; } }
                 Some(Out::Send(_)) => {}
+                Some(Out::MuteTrades) => no_trades = true,
+                Some(Out::MuteData) => no_data = true,
+                Some(Out::Batch(_)) if no_trades || no_data => {}
                 Some(Out::Batch(batch)) if !stalled => {
                     let mut all = futures_util::stream::iter(batch.into_iter().map(Ok));
                     if sink.send_all(&mut all).await.is_err() { break false; }
@@ -503,6 +529,16 @@ fn control(inner: &Arc<Inner>, id: u64, text: &str) -> String {
     reply.to_string()
 }
 
+/// Whether a muted connection holds `msg` back: trades when trades are muted, every data frame
+/// (but control replies) when all data is.
+fn muted(msg: &Message, no_trades: bool, no_data: bool) -> bool {
+    let Message::Text(text) = msg else {
+        return false;
+    };
+    let data = text.as_str().contains("\"stream\"");
+    (no_data && data) || (no_trades && text.as_str().contains("@aggTrade"))
+}
+
 #[handler]
 fn exchange_info(inner: Data<&Arc<Inner>>) -> poem::Response {
     let mut state = inner.state.lock().unwrap();
@@ -601,7 +637,9 @@ struct AggQuery {
 
 #[handler]
 fn agg_trades(inner: Data<&Arc<Inner>>, q: Query<AggQuery>) -> poem::Response {
-    let state = inner.state.lock().unwrap();
+    let mut state = inner.state.lock().unwrap();
+    state.agg_calls += 1;
+    inner.bump();
     if !state.listed.contains(&q.symbol) {
         return (
             poem::http::StatusCode::BAD_REQUEST,
