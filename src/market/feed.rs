@@ -40,6 +40,14 @@ struct SymbolState {
 
 type Backfilled = (Symbol, Result<Vec<Trade>, String>);
 
+/// What the REST API said about a connection suspected of a stall: the symbols (with the id
+/// they were at) that traded after it.
+struct Probed {
+    conn: usize,
+    traded: Vec<(Symbol, u64)>,
+    reason: String,
+}
+
 /// Where a recovery starts: after a known trade, or (with no usable id) at a time.
 #[derive(Clone, Copy, Debug)]
 enum Start {
@@ -65,8 +73,8 @@ pub struct Feed {
     /// Connections being checked over REST, and when each was last replaced.
     probing: HashSet<usize>,
     replaced_at: HashMap<usize, Instant>,
-    probes: mpsc::UnboundedSender<(usize, bool)>,
-    probe_results: Option<mpsc::UnboundedReceiver<(usize, bool)>>,
+    probes: mpsc::UnboundedSender<Probed>,
+    probe_results: Option<mpsc::UnboundedReceiver<Probed>>,
     /// Connections that were connected and are not now; `None` until the first connects.
     down: Option<HashSet<usize>>,
     metrics: Arc<Metrics>,
@@ -178,7 +186,7 @@ impl Feed {
                     None => break,
                 },
                 Some((symbol, result)) = backfilled.recv() => self.finish_recovery(symbol, result),
-                Some((conn, traded)) = probe_results.recv() => self.probed(conn, traded),
+                Some(probed) = probe_results.recv() => self.probed(probed),
                 _ = flush.tick() => {
                     self.flush_cursors();
                     self.expire_quiet();
@@ -440,47 +448,49 @@ impl Feed {
 
     /// A ticker that shows a symbol trading at another price than its last aggregate trade,
     /// more than `stall_timeout` (exchange time) after that trade: the connection carrying the
-    /// symbol answers pings but its trades stopped. It is replaced, and the gap recovered.
+    /// symbol may answer pings while its trades stopped. The REST API confirms it (an
+    /// aggregate trade may simply be a moment behind its ticker).
     fn check_tickers(&mut self, tickers: &[protocol::Ticker]) {
         let lag = self.stall_timeout.as_millis() as i64;
-        let mut stalled = Vec::new();
+        let mut suspects: HashMap<usize, Vec<(Symbol, u64)>> = HashMap::new();
         for t in tickers {
             let Some(state) = self.states.get(&t.symbol) else {
                 continue;
             };
             let moved = state.last_price.is_some_and(|p| p != t.price);
-            if !state.recovering && moved && t.time > state.last_time.saturating_add(lag) {
-                stalled.push(t);
+            if state.recovering || !moved || t.time <= state.last_time.saturating_add(lag) {
+                continue;
             }
-        }
-        for t in stalled {
             let carrier = self
                 .carries
                 .iter()
                 .find(|(_, symbols)| symbols.contains(&t.symbol))
                 .map(|(conn, _)| *conn);
             if let Some(conn) = carrier {
-                let reason = format!(
-                    "{} trades on the ticker ({}) but no aggregate trade came for it in {:?}",
-                    t.symbol, t.price, self.stall_timeout
-                );
-                self.request_replace(conn, reason);
+                suspects
+                    .entry(conn)
+                    .or_default()
+                    .push((t.symbol.clone(), state.last_id));
             }
+        }
+        for (conn, mut symbols) in suspects {
+            symbols.truncate(3);
+            let reason = format!(
+                "the ticker shows {} trading, but no aggregate trade came for it in {:?}",
+                symbols[0].0, self.stall_timeout
+            );
+            self.probe(conn, symbols, reason);
         }
     }
 
     /// A connection with streams and no data (trades or tickers) for `stall_timeout` while it
     /// is up: ask the REST API whether its symbols traded since. A quiet market is left alone.
     fn check_silence(&mut self) {
-        let Some(rest) = self.rest.clone() else {
-            return;
-        };
         let down = self.down.clone().unwrap_or_default();
         let silent: Vec<usize> = self
             .carries
             .iter()
             .filter(|(conn, symbols)| !symbols.is_empty() && !down.contains(conn))
-            .filter(|(conn, _)| !self.probing.contains(conn))
             .filter(|(conn, _)| {
                 self.last_data
                     .get(conn)
@@ -494,45 +504,62 @@ impl Feed {
                 .iter()
                 .filter_map(|s| {
                     let st = self.states.get(s)?;
-                    (!st.recovering && st.last_id > 0)
-                        .then(|| (st.last_time, s.clone(), st.last_id))
+                    (!st.recovering && st.last_id > 0).then(|| (st.last_time, s.clone(), st.last_id))
                 })
                 .collect();
             known.sort_by_key(|k| std::cmp::Reverse(k.0));
             known.truncate(3);
-            if known.is_empty() {
-                self.last_data.insert(conn, Instant::now());
-                continue;
-            }
-            self.probing.insert(conn);
-            let (rest, tx) = (rest.clone(), self.probes.clone());
-            tokio::spawn(async move {
-                let mut traded = false;
-                for (_, symbol, last_id) in known {
-                    if let Ok(page) = rest.agg_trades(&symbol, last_id + 1, 1).await {
-                        traded |= !page.is_empty();
-                    }
-                }
-                let _ = tx.send((conn, traded));
-            });
-        }
-    }
-
-    fn probed(&mut self, conn: usize, traded: bool) {
-        self.probing.remove(&conn);
-        if traded {
+            // Looked at now: again after another `stall_timeout` unless data comes.
+            self.last_data.insert(conn, Instant::now());
+            let symbols = known.into_iter().map(|(_, s, id)| (s, id)).collect();
             let reason = format!(
                 "no data for {:?} while the exchange reports trades on its symbols",
                 self.stall_timeout
             );
-            self.request_replace(conn, reason);
-        } else {
-            // A quiet market: look again after another `stall_timeout`.
-            tracing::debug!(
+            self.probe(conn, symbols, reason);
+        }
+    }
+
+    /// Asks the REST API whether `symbols` traded after the given ids; one check per connection
+    /// at a time.
+    fn probe(&mut self, conn: usize, symbols: Vec<(Symbol, u64)>, reason: String) {
+        let Some(rest) = self.rest.clone() else {
+            return;
+        };
+        if symbols.is_empty() || !self.probing.insert(conn) {
+            return;
+        }
+        let tx = self.probes.clone();
+        tokio::spawn(async move {
+            let mut traded = Vec::new();
+            for (symbol, last_id) in symbols {
+                if let Ok(page) = rest.agg_trades(&symbol, last_id + 1, 1).await {
+                    if !page.is_empty() {
+                        traded.push((symbol, last_id));
+                    }
+                }
+            }
+            let _ = tx.send(Probed {
                 conn,
-                "no data, and no trades on the exchange either: a quiet market"
-            );
-            self.last_data.insert(conn, Instant::now());
+                traded,
+                reason,
+            });
+        });
+    }
+
+    /// The exchange has trades the stream did not bring, and still has not: the connection
+    /// stalled. (A quiet market, or trades that came meanwhile, change nothing.)
+    fn probed(&mut self, probed: Probed) {
+        self.probing.remove(&probed.conn);
+        let missing = probed.traded.iter().any(|(symbol, id)| {
+            self.states
+                .get(symbol)
+                .is_some_and(|s| s.last_id == *id && !s.recovering)
+        });
+        if missing {
+            self.request_replace(probed.conn, probed.reason);
+        } else {
+            tracing::debug!(conn = probed.conn, "no trades missing: a quiet market");
         }
     }
 
