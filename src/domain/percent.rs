@@ -24,14 +24,23 @@ impl Move {
     /// Whether a trade at `price` is at least `percent` % above `low` (both in units):
     /// `price × 100 ≥ low × (100 + percent)`, in integers, with no rounding either way.
     pub fn up_from(self, low: u64, price: u64) -> bool {
-        u128::from(price) * HUNDRED
-            >= u128::from(low) * (HUNDRED + u128::from(self.percent.units()))
+        Self::units_up(self.percent.units(), low, price)
+    }
+
+    /// `up_from` for a percentage given in units.
+    pub fn units_up(percent: u64, low: u64, price: u64) -> bool {
+        u128::from(price) * HUNDRED >= u128::from(low) * (HUNDRED + u128::from(percent))
     }
 
     /// Whether a trade at `price` is at least `percent` % below `high`:
     /// `price × 100 ≤ high × (100 − percent)`; never for 100 % or more.
     pub fn down_from(self, high: u64, price: u64) -> bool {
-        let Some(keep) = HUNDRED.checked_sub(u128::from(self.percent.units())) else {
+        Self::units_down(self.percent.units(), high, price)
+    }
+
+    /// `down_from` for a percentage given in units.
+    pub fn units_down(percent: u64, high: u64, price: u64) -> bool {
+        let Some(keep) = HUNDRED.checked_sub(u128::from(percent)) else {
             return false;
         };
         keep > 0 && u128::from(price) * HUNDRED <= u128::from(high) * keep

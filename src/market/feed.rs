@@ -504,7 +504,8 @@ impl Feed {
                 .iter()
                 .filter_map(|s| {
                     let st = self.states.get(s)?;
-                    (!st.recovering && st.last_id > 0).then(|| (st.last_time, s.clone(), st.last_id))
+                    (!st.recovering && st.last_id > 0)
+                        .then(|| (st.last_time, s.clone(), st.last_id))
                 })
                 .collect();
             known.sort_by_key(|k| std::cmp::Reverse(k.0));

@@ -831,9 +831,14 @@ impl Index {
                 book.reset(id, Condition::Below, time, trade, &mut outcome);
             }
         }
-        if let Some(percents) = book.percents.as_mut() {
+        let percent_fires = book
+            .percents
+            .as_mut()
+            .map(|percents| percents.on_trade(p, time, trade))
+            .unwrap_or_default();
+        if !percent_fires.is_empty() {
             if let Ok(symbol) = Symbol::parse(symbol) {
-                for f in percents.on_trade(p, time, trade) {
+                for f in percent_fires {
                     if f.repeat.is_none() {
                         one_shots += 1;
                     }

@@ -84,6 +84,9 @@ struct Window {
     /// Grown-up alerts that may fire, by (percent units, id): those watching a rise, a fall.
     up: BTreeSet<(u64, i64)>,
     down: BTreeSet<(u64, i64)>,
+    /// The smallest percentage in `up` and in `down`, for the fast path.
+    min_up: Option<u64>,
+    min_down: Option<u64>,
     /// Grown-up alerts in a cooldown: `(until, id)`; an entry whose alert moved on is skipped.
     cooling: BinaryHeap<Reverse<(i64, i64)>>,
     /// Alerts with this window.
@@ -99,6 +102,8 @@ impl Window {
             young: Vec::new(),
             up: BTreeSet::new(),
             down: BTreeSet::new(),
+            min_up: None,
+            min_down: None,
             cooling: BinaryHeap::new(),
             count: 0,
         };
@@ -138,6 +143,7 @@ impl Window {
         if a.watches_down() {
             self.down.insert(key);
         }
+        self.refresh();
     }
 
     fn unplace(&mut self, id: i64, a: &PercentAlert) {
@@ -145,6 +151,12 @@ impl Window {
         self.up.remove(&key);
         self.down.remove(&key);
         self.young.retain(|y| *y != id);
+        self.refresh();
+    }
+
+    fn refresh(&mut self) {
+        self.min_up = self.up.first().map(|k| k.0);
+        self.min_down = self.down.first().map(|k| k.0);
     }
 
     /// Heap bytes, roughly: the queues and the sets.
@@ -285,10 +297,18 @@ impl Percents {
                     }
                 }
             }
-            // Grown-up alerts, measured from the shared window.
+            // Grown-up alerts, measured from the shared window; the smallest percentage first
+            // (usually the only check).
             let (Some(&(_, low)), Some(&(_, high))) = (w.lows.front(), w.highs.front()) else {
                 continue;
             };
+            let up_hit = w.min_up.is_some_and(|pct| Move::units_up(pct, low, price));
+            let down_hit = w
+                .min_down
+                .is_some_and(|pct| Move::units_down(pct, high, price));
+            if !up_hit && !down_hit {
+                continue;
+            }
             for (set, rising) in [(&w.up, true), (&w.down, false)] {
                 for &(_, id) in set.iter() {
                     let Some(a) = self.alerts.get(&id) else {
