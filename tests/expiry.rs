@@ -8,54 +8,21 @@ mod common;
 use std::time::Duration;
 
 use common::exchange::FakeExchange;
-use common::{assert_error_shape, Events, TestServer};
+use common::{assert_error_shape, TestServer};
 use pricealert::clock::{format_millis, now_millis};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-
-async fn server(ex: &FakeExchange, dir: &std::path::Path, extra: &[(&str, &str)]) -> TestServer {
-    let env: Vec<(String, String)> = ex.env();
-    let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    env.extend_from_slice(extra);
-    TestServer::start_in(dir, &env).await
-}
-
-async fn alert(s: &TestServer, token: &str, id: i64) -> Value {
-    let (status, a) = s.get(&format!("/alerts/{id}/"), token).await;
-    assert_eq!(status, StatusCode::OK, "{a}");
-    a
-}
 
 fn above(target: &str, expires_at: i64) -> Value {
     json!({"cryptocurrency": "BTCUSDT", "target_price": target, "condition": "above",
            "expires_at": format_millis(expires_at)})
 }
 
-/// Trades `price` at `time` after a one-shot sentinel that only it fires, and waits for the
-/// sentinel: every trade before it has then been matched and committed.
-async fn settle(
-    s: &TestServer,
-    ex: &FakeExchange,
-    events: &mut Events,
-    token: &str,
-    price: &str,
-    time: i64,
-) {
-    let sentinel = s
-        .create_alert(
-            token,
-            json!({"cryptocurrency": "BTCUSDT", "target_price": price, "condition": "above"}),
-        )
-        .await;
-    ex.trade_at("BTCUSDT", price, time);
-    TestServer::wait_triggered(events, sentinel["id"].as_i64().unwrap()).await;
-}
-
 #[tokio::test]
 async fn an_expiry_inside_a_gap_is_exact() {
     let ex = FakeExchange::start(&["BTCUSDT"]).await;
     let dir = tempfile::tempdir().unwrap();
-    let s = server(&ex, dir.path(), &[]).await;
+    let s = TestServer::on_exchange(&ex, dir.path(), &[]).await;
     let token = s.user("ella").await;
     let expires = now_millis() + 120_000;
     let before = s.create_alert(&token, above("100", expires)).await;
@@ -87,8 +54,8 @@ async fn an_expiry_inside_a_gap_is_exact() {
         ("101".into(), expires - 1)
     );
     TestServer::wait_expired(&mut events, at).await;
-    settle(&s, &ex, &mut events, &token, "300", expires + 1).await;
-    let a = alert(&s, &token, at).await;
+    s.settle(&ex, &mut events, &token, "300", expires + 1).await;
+    let a = s.alert(&token, &json!(at)).await;
     assert_eq!(
         (
             &a["status"],
@@ -99,7 +66,7 @@ async fn an_expiry_inside_a_gap_is_exact() {
         (&json!("expired"), &json!(0), &Value::Null, &json!(false)),
         "{a}"
     );
-    assert_eq!(alert(&s, &token, before).await["status"], "triggered");
+    assert_eq!(s.alert(&token, &json!(before)).await["status"], "triggered");
     let (_, expired) = s.get("/alerts/?status=expired", &token).await;
     assert_eq!(expired["count"], 1, "{expired}");
     assert_eq!(expired["results"][0]["id"], at);
@@ -109,7 +76,7 @@ async fn an_expiry_inside_a_gap_is_exact() {
 async fn a_repeating_alert_fires_until_its_expiry_and_then_expires() {
     let ex = FakeExchange::start(&["BTCUSDT"]).await;
     let dir = tempfile::tempdir().unwrap();
-    let s = server(&ex, dir.path(), &[]).await;
+    let s = TestServer::on_exchange(&ex, dir.path(), &[]).await;
     let token = s.user("rex").await;
     let expires = now_millis() + 120_000;
     let mut body = above("100", expires);
@@ -123,7 +90,7 @@ async fn a_repeating_alert_fires_until_its_expiry_and_then_expires() {
     // Re-armed, and the next crossing is at its expiry: it does not fire, it expires.
     ex.trade_at("BTCUSDT", "110", expires);
     TestServer::wait_expired(&mut events, rep).await;
-    let a = alert(&s, &token, rep).await;
+    let a = s.alert(&token, &json!(rep)).await;
     assert_eq!(
         (&a["status"], &a["fire_count"]),
         (&json!("expired"), &json!(1)),
@@ -136,7 +103,7 @@ async fn an_alert_on_a_quiet_symbol_expires_once_the_stream_is_quiet_past_it() {
     let ex = FakeExchange::start(&["BTCUSDT", "ETHUSDT"]).await;
     let dir = tempfile::tempdir().unwrap();
     // The grace after an expiry before a symbol that has not traded is taken to be quiet.
-    let s = server(
+    let s = TestServer::on_exchange(
         &ex,
         dir.path(),
         &[("PRICEALERT_MARKET__STALL_TIMEOUT", "1s")],
@@ -154,7 +121,7 @@ async fn an_alert_on_a_quiet_symbol_expires_once_the_stream_is_quiet_past_it() {
         .unwrap();
     ex.wait_subscribed("ETHUSDT").await;
     TestServer::wait_expired(&mut events, quiet).await;
-    let a = alert(&s, &token, quiet).await;
+    let a = s.alert(&token, &json!(quiet)).await;
     assert_eq!(
         (&a["status"], &a["armed"]),
         (&json!("expired"), &json!(false))
@@ -169,7 +136,7 @@ async fn an_alert_on_a_quiet_symbol_expires_once_the_stream_is_quiet_past_it() {
 async fn expiry_rules_and_rearming_an_expired_alert() {
     let ex = FakeExchange::start(&["BTCUSDT"]).await;
     let dir = tempfile::tempdir().unwrap();
-    let s = server(&ex, dir.path(), &[]).await;
+    let s = TestServer::on_exchange(&ex, dir.path(), &[]).await;
     let token = s.user("eve").await;
     for (expires_at, says) in [
         (

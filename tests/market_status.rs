@@ -13,13 +13,6 @@ use common::TestServer;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-async fn server(ex: &FakeExchange, dir: &std::path::Path) -> TestServer {
-    let mut env: Vec<(String, String)> = ex.env();
-    env.push(("PRICEALERT_MARKET__SYMBOLS_REFRESH".into(), "1s".into()));
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    TestServer::start_in(dir, &env).await
-}
-
 /// Waits until the server asked for the symbol list twice more: the first of those answers
 /// has then been applied (it reloads one after the other).
 async fn reloaded(ex: &FakeExchange) {
@@ -28,12 +21,6 @@ async fn reloaded(ex: &FakeExchange) {
         st.info_calls >= seen + 2
     })
     .await;
-}
-
-async fn alert(s: &TestServer, token: &str, id: &Value) -> Value {
-    let (status, a) = s.get(&format!("/alerts/{id}/"), token).await;
-    assert_eq!(status, StatusCode::OK, "{a}");
-    a
 }
 
 fn market(a: &Value) -> (&str, Option<&str>) {
@@ -47,7 +34,12 @@ async fn an_alert_shows_when_its_symbol_stops_trading_or_leaves_the_list() {
         st.statuses.insert("ETHUSDT".into(), "BREAK".into());
     });
     let dir = tempfile::tempdir().unwrap();
-    let s = server(&ex, dir.path()).await;
+    let s = TestServer::on_exchange(
+        &ex,
+        dir.path(),
+        &[("PRICEALERT_MARKET__SYMBOLS_REFRESH", "1s")],
+    )
+    .await;
     let token = s.user("sam").await;
     reloaded(&ex).await;
 
@@ -80,7 +72,7 @@ async fn an_alert_shows_when_its_symbol_stops_trading_or_leaves_the_list() {
         st.statuses.clear();
     });
     reloaded(&ex).await;
-    let now = alert(&s, &token, &btc["id"]).await;
+    let now = s.alert(&token, &btc["id"]).await;
     let (status, warning) = market(&now);
     assert_eq!(
         (status, &now["status"]),
@@ -92,7 +84,7 @@ async fn an_alert_shows_when_its_symbol_stops_trading_or_leaves_the_list() {
         "{now}"
     );
     assert_eq!(
-        market(&alert(&s, &token, &eth["id"]).await),
+        market(&s.alert(&token, &eth["id"]).await),
         ("trading", None)
     );
     // The list shows the same; nothing was deleted.
@@ -112,7 +104,12 @@ async fn a_symbol_accepted_before_the_list_loaded_that_does_not_exist_is_marked(
     let ex = FakeExchange::start(&["BTCUSDT"]).await;
     ex.with(|st| st.info_status = Some(503));
     let dir = tempfile::tempdir().unwrap();
-    let s = server(&ex, dir.path()).await;
+    let s = TestServer::on_exchange(
+        &ex,
+        dir.path(),
+        &[("PRICEALERT_MARKET__SYMBOLS_REFRESH", "1s")],
+    )
+    .await;
     let token = s.user("una").await;
     ex.wait_for("a failed list load", Duration::from_secs(10), |st| {
         st.info_calls >= 1
@@ -128,7 +125,7 @@ async fn a_symbol_accepted_before_the_list_loaded_that_does_not_exist_is_marked(
 
     ex.with(|st| st.info_status = None);
     reloaded(&ex).await;
-    let now = alert(&s, &token, &ghost["id"]).await;
+    let now = s.alert(&token, &ghost["id"]).await;
     let (status, warning) = market(&now);
     assert_eq!(status, "not_listed", "{now}");
     assert!(

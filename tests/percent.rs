@@ -8,45 +8,20 @@ mod common;
 use std::time::Duration;
 
 use common::exchange::FakeExchange;
-use common::{assert_error_shape, Events, TestServer};
+use common::{assert_error_shape, TestServer};
 use pricealert::clock::now_millis;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-async fn server(ex: &FakeExchange, dir: &std::path::Path) -> TestServer {
-    let env: Vec<(String, String)> = ex.env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    TestServer::start_in(dir, &env).await
-}
-
-async fn alert(s: &TestServer, token: &str, id: i64) -> Value {
-    let (status, a) = s.get(&format!("/alerts/{id}/"), token).await;
-    assert_eq!(status, StatusCode::OK, "{a}");
-    a
-}
-
 fn percent(condition: &str, pct: &str, window: &str) -> Value {
     json!({"cryptocurrency": "BTCUSDT", "condition": condition, "percent": pct, "window": window})
-}
-
-/// Trades `price` after a one-shot sentinel that only it fires, and waits for it: every trade
-/// before it has then been matched.
-async fn settle(s: &TestServer, ex: &FakeExchange, events: &mut Events, token: &str, price: &str) {
-    let sentinel = s
-        .create_alert(
-            token,
-            json!({"cryptocurrency": "BTCUSDT", "target_price": price, "condition": "above"}),
-        )
-        .await;
-    ex.trade_at("BTCUSDT", price, now_millis());
-    TestServer::wait_triggered(events, sentinel["id"].as_i64().unwrap()).await;
 }
 
 #[tokio::test]
 async fn a_rise_is_measured_from_the_windows_low_since_the_alert_existed() {
     let ex = FakeExchange::start(&["BTCUSDT"]).await;
     let dir = tempfile::tempdir().unwrap();
-    let s = server(&ex, dir.path()).await;
+    let s = TestServer::on_exchange(&ex, dir.path(), &[]).await;
     let token = s.user("pam").await;
     let mut events = s.events();
     // A low of 80 before the alert: a later 100 must not count as a 25 % rise from it.
@@ -59,7 +34,7 @@ async fn a_rise_is_measured_from_the_windows_low_since_the_alert_existed() {
     ex.wait_subscribed("BTCUSDT").await;
     let t0 = now_millis();
     ex.trade_at("BTCUSDT", "80", t0);
-    settle(&s, &ex, &mut events, &token, "100").await;
+    s.settle(&ex, &mut events, &token, "100", 0).await;
     let _ = early;
 
     let a = s
@@ -90,7 +65,7 @@ async fn a_rise_is_measured_from_the_windows_low_since_the_alert_existed() {
     let fired = TestServer::wait_triggered(&mut events, id).await;
     assert_eq!(fired.price.to_string(), "104.99");
     assert_eq!(fired.reference.map(|p| p.to_string()), Some("99.99".into()));
-    let a = alert(&s, &token, id).await;
+    let a = s.alert(&token, &json!(id)).await;
     assert_eq!(
         (
             &a["status"],
@@ -108,7 +83,7 @@ async fn a_rise_is_measured_from_the_windows_low_since_the_alert_existed() {
 async fn a_fall_inside_a_disconnect_is_recovered_and_a_repeating_window_starts_afresh() {
     let ex = FakeExchange::start(&["BTCUSDT"]).await;
     let dir = tempfile::tempdir().unwrap();
-    let s = server(&ex, dir.path()).await;
+    let s = TestServer::on_exchange(&ex, dir.path(), &[]).await;
     let token = s.user("dora").await;
     let mut events = s.events();
     let mut body = percent("percent_down", "10", "1m");
@@ -156,7 +131,7 @@ async fn a_fall_inside_a_disconnect_is_recovered_and_a_repeating_window_starts_a
         ),
         ("171".into(), Some("190".into()), Some(2))
     );
-    let a = alert(&s, &token, id).await;
+    let a = s.alert(&token, &json!(id)).await;
     assert_eq!(
         (&a["status"], &a["fire_count"]),
         (&json!("created"), &json!(2))

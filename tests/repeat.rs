@@ -8,34 +8,9 @@ mod common;
 use std::time::Duration;
 
 use common::exchange::FakeExchange;
-use common::{assert_error_shape, fire_prices, Events, TestServer};
+use common::{assert_error_shape, fire_prices, TestServer};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-
-async fn server(ex: &FakeExchange, dir: &std::path::Path) -> TestServer {
-    let env: Vec<(String, String)> = ex.env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    TestServer::start_in(dir, &env).await
-}
-
-async fn alert(s: &TestServer, token: &str, id: i64) -> Value {
-    let (status, a) = s.get(&format!("/alerts/{id}/"), token).await;
-    assert_eq!(status, StatusCode::OK, "{a}");
-    a
-}
-
-/// Trades `price` after a one-shot sentinel that only it fires, and waits for the sentinel:
-/// every trade sent before it has then been matched and committed.
-async fn settle(s: &TestServer, ex: &FakeExchange, events: &mut Events, token: &str, price: &str) {
-    let sentinel = s
-        .create_alert(
-            token,
-            json!({"cryptocurrency": "BTCUSDT", "target_price": price, "condition": "above"}),
-        )
-        .await;
-    ex.trade("BTCUSDT", price);
-    TestServer::wait_triggered(events, sentinel["id"].as_i64().unwrap()).await;
-}
 
 fn fire_count(a: &Value) -> (i64, bool, &str) {
     (
@@ -49,7 +24,7 @@ fn fire_count(a: &Value) -> (i64, bool, &str) {
 async fn a_repeating_alert_fires_once_per_swing_and_never_in_its_cooldown() {
     let ex = FakeExchange::start(&["BTCUSDT"]).await;
     let dir = tempfile::tempdir().unwrap();
-    let s = server(&ex, dir.path()).await;
+    let s = TestServer::on_exchange(&ex, dir.path(), &[]).await;
     let token = s.user("rita").await;
     let rep = s
         .create_alert(
@@ -69,16 +44,16 @@ async fn a_repeating_alert_fires_once_per_swing_and_never_in_its_cooldown() {
     assert_eq!(first.price.to_string(), "100");
     // It keeps watching, disarmed until the price is back at 90 or lower.
     assert_eq!(
-        fire_count(&alert(&s, &token, id).await),
+        fire_count(&s.alert(&token, &json!(id)).await),
         (1, false, "created")
     );
     // A wobble inside the distance: up through the target again and again, never down to 90.
     for price in ["95", "105", "90.00000001", "101"] {
         ex.trade("BTCUSDT", price);
     }
-    settle(&s, &ex, &mut events, &token, "150").await;
+    s.settle(&ex, &mut events, &token, "150", 0).await;
     assert_eq!(
-        fire_count(&alert(&s, &token, id).await),
+        fire_count(&s.alert(&token, &json!(id)).await),
         (1, false, "created")
     );
 
@@ -86,29 +61,29 @@ async fn a_repeating_alert_fires_once_per_swing_and_never_in_its_cooldown() {
     // the cooldown does not fire it either.
     drop(events);
     let dir = s.stop().await.unwrap_or(dir);
-    let s = server(&ex, dir.path()).await;
+    let s = TestServer::on_exchange(&ex, dir.path(), &[]).await;
     let mut events = s.events();
     ex.wait_subscribed("BTCUSDT").await;
     ex.trade_at("BTCUSDT", "120", first.time + 60_000);
-    settle(&s, &ex, &mut events, &token, "160").await;
+    s.settle(&ex, &mut events, &token, "160", 0).await;
     assert_eq!(
-        fire_count(&alert(&s, &token, id).await),
+        fire_count(&s.alert(&token, &json!(id)).await),
         (1, false, "created")
     );
 
     // Reset at 90, then a crossing inside the minute's cooldown: still nothing.
     ex.trade("BTCUSDT", "90");
     ex.trade("BTCUSDT", "130");
-    settle(&s, &ex, &mut events, &token, "170").await;
+    s.settle(&ex, &mut events, &token, "170", 0).await;
     assert_eq!(
-        fire_count(&alert(&s, &token, id).await),
+        fire_count(&s.alert(&token, &json!(id)).await),
         (1, false, "created")
     );
     // The first crossing a minute after the fire (in trade time) fires it again.
     ex.trade_at("BTCUSDT", "100.5", first.time + 60_000);
     let second = TestServer::wait_triggered(&mut events, id).await;
     assert_eq!(second.price.to_string(), "100.5");
-    let now = alert(&s, &token, id).await;
+    let now = s.alert(&token, &json!(id)).await;
     assert_eq!(fire_count(&now), (2, false, "created"));
     assert_eq!(now["triggered_price"], "100.5");
     let (_, fires) = s.get(&format!("/alerts/{id}/fires/"), &token).await;
@@ -120,7 +95,7 @@ async fn a_repeating_alert_fires_once_per_swing_and_never_in_its_cooldown() {
 async fn a_reset_and_a_crossing_during_a_disconnect_are_recovered() {
     let ex = FakeExchange::start(&["BTCUSDT"]).await;
     let dir = tempfile::tempdir().unwrap();
-    let s = server(&ex, dir.path()).await;
+    let s = TestServer::on_exchange(&ex, dir.path(), &[]).await;
     let token = s.user("reed").await;
     let rep = s
         .create_alert(
@@ -150,7 +125,7 @@ async fn a_reset_and_a_crossing_during_a_disconnect_are_recovered() {
     ex.with(|st| st.refuse = None);
     let again = TestServer::wait_triggered(&mut events, id).await;
     assert_eq!(again.price.to_string(), "48.5");
-    assert_eq!(alert(&s, &token, id).await["fire_count"], 2);
+    assert_eq!(s.alert(&token, &json!(id)).await["fire_count"], 2);
 }
 
 #[tokio::test]

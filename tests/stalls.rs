@@ -12,14 +12,6 @@ use common::{Events, TestServer};
 use pricealert::clock::now_millis;
 use serde_json::json;
 
-/// A server whose data may lag the exchange by 2 s before its connection is replaced.
-async fn server(ex: &FakeExchange, dir: &std::path::Path) -> TestServer {
-    let mut env: Vec<(String, String)> = ex.env();
-    env.push(("PRICEALERT_MARKET__STALL_TIMEOUT".into(), "2s".into()));
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    TestServer::start_in(dir, &env).await
-}
-
 /// An alert above 100, and a first trade at 90 matched (a sentinel below 95 fired on it).
 async fn armed(s: &TestServer, ex: &FakeExchange, events: &mut Events, token: &str) -> i64 {
     let id = s
@@ -48,7 +40,12 @@ async fn armed(s: &TestServer, ex: &FakeExchange, events: &mut Events, token: &s
 async fn trades_that_stop_while_the_ticker_moves_are_caught_and_recovered() {
     let ex = FakeExchange::start(&["BTCUSDT"]).await;
     let dir = tempfile::tempdir().unwrap();
-    let s = server(&ex, dir.path()).await;
+    let s = TestServer::on_exchange(
+        &ex,
+        dir.path(),
+        &[("PRICEALERT_MARKET__STALL_TIMEOUT", "2s")],
+    )
+    .await;
     let token = s.user("tia").await;
     let mut events = s.events();
     let id = armed(&s, &ex, &mut events, &token).await;
@@ -74,7 +71,12 @@ async fn trades_that_stop_while_the_ticker_moves_are_caught_and_recovered() {
 async fn a_connection_silent_but_pinging_while_the_market_trades_is_replaced() {
     let ex = FakeExchange::start(&["BTCUSDT"]).await;
     let dir = tempfile::tempdir().unwrap();
-    let s = server(&ex, dir.path()).await;
+    let s = TestServer::on_exchange(
+        &ex,
+        dir.path(),
+        &[("PRICEALERT_MARKET__STALL_TIMEOUT", "2s")],
+    )
+    .await;
     let token = s.user("sid").await;
     let mut events = s.events();
     let id = armed(&s, &ex, &mut events, &token).await;
@@ -98,7 +100,12 @@ async fn a_connection_silent_but_pinging_while_the_market_trades_is_replaced() {
 async fn a_quiet_market_causes_no_reconnect() {
     let ex = FakeExchange::start(&["BTCUSDT"]).await;
     let dir = tempfile::tempdir().unwrap();
-    let s = server(&ex, dir.path()).await;
+    let s = TestServer::on_exchange(
+        &ex,
+        dir.path(),
+        &[("PRICEALERT_MARKET__STALL_TIMEOUT", "2s")],
+    )
+    .await;
     let token = s.user("quincy").await;
     let mut events = s.events();
     let id = armed(&s, &ex, &mut events, &token).await;

@@ -16,11 +16,12 @@ use super::bearer::BearerAuth;
 use super::body::{JsonBody, OptionalBody};
 use super::cached_json::CachedJson;
 use super::error::ApiError;
+use super::price_input::PriceInput;
 use super::text::{NoteText, SymbolText};
 use super::ApiTags;
 use super::AppState;
 use crate::alerts::{AlertEditRequest, AlertError, AlertRequest};
-use crate::domain::{AlertId, ChannelId, Symbol, UserId};
+use crate::domain::{AlertId, ChannelId, Price, Symbol, UserId};
 use crate::store::{AlertFilter, FirePage};
 
 pub const DEFAULT_PAGE_SIZE: u64 = 10;
@@ -87,6 +88,13 @@ impl Pages {
             previous: (page > 1).then(|| url(page - 1)).into(),
         })
     }
+}
+
+/// A decimal field as given (`target_price`, `percent`), read exactly.
+fn decimal(input: Option<PriceInput>, field: &str) -> Result<Option<Price>, ApiError> {
+    input
+        .map(|p| p.to_decimal(field).map_err(ApiError::bad_request))
+        .transpose()
 }
 
 /// A note as given: "" is none.
@@ -157,14 +165,8 @@ impl AlertsApi {
         let request = AlertRequest {
             symbol: Symbol::parse(body.cryptocurrency.as_str())
                 .map_err(|msg| ApiError::bad_request(format!("cryptocurrency {msg}")))?,
-            target: body
-                .target_price
-                .map(|p| p.to_price().map_err(ApiError::bad_request))
-                .transpose()?,
-            percent: body
-                .percent
-                .map(|p| p.to_decimal("percent").map_err(ApiError::bad_request))
-                .transpose()?,
+            target: decimal(body.target_price, "target_price")?,
+            percent: decimal(body.percent, "percent")?,
             window_ms: body.window.map(|w| w.millis()),
             condition: body.condition.and_then(|c| c.0).map(ConditionIn::condition),
             channels: body
@@ -410,14 +412,8 @@ impl AlertsApi {
         let user = auth.user(&state).await?;
         let body = body.0;
         let request = AlertEditRequest {
-            target: body
-                .target_price
-                .map(|p| p.to_price().map_err(ApiError::bad_request))
-                .transpose()?,
-            percent: body
-                .percent
-                .map(|p| p.to_decimal("percent").map_err(ApiError::bad_request))
-                .transpose()?,
+            target: decimal(body.target_price, "target_price")?,
+            percent: decimal(body.percent, "percent")?,
             window_ms: body.window.map(|w| w.millis()),
             condition: body.condition.map(|c| c.0.map(ConditionIn::condition)),
             note: body.note.map(|n| given_note(n.0)),

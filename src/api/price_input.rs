@@ -23,12 +23,8 @@ pub enum PriceInput {
 }
 
 impl PriceInput {
-    /// Parses exactly; `0` and anything above 100 billion or finer than 1e-8 are refused.
-    pub fn to_price(&self) -> Result<Price, String> {
-        self.to_decimal("target_price")
-    }
-
-    /// As `to_price`, for the field `field` (a percentage is read the same way).
+    /// Parses exactly; `0` and anything above 100 billion or finer than 1e-8 are refused, in
+    /// words that name `field` (`target_price`, or `percent`, which is read the same way).
     pub fn to_decimal(&self, field: &str) -> Result<Price, String> {
         let (PriceInput::Text(text) | PriceInput::Number(text)) = self;
         if text.len() > MAX_TEXT {

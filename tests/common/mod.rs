@@ -127,6 +127,49 @@ impl TestServer {
         }
     }
 
+    /// A server on the fake exchange in `dir`, with `extra` environment on top of its own.
+    pub async fn on_exchange(
+        ex: &exchange::FakeExchange,
+        dir: &Path,
+        extra: &[(&str, &str)],
+    ) -> Self {
+        let env: Vec<(String, String)> = ex.env();
+        let mut env: Vec<(&str, &str)> =
+            env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        env.extend_from_slice(extra);
+        Self::start_in(dir, &env).await
+    }
+
+    /// The user's alert `id` as `GET /alerts/{id}/` answers it (200 asserted).
+    pub async fn alert(&self, token: &str, id: &Value) -> Value {
+        let (status, a) = self.get(&format!("/alerts/{id}/"), token).await;
+        assert_eq!(status, StatusCode::OK, "{a}");
+        a
+    }
+
+    /// Trades BTCUSDT at `price` after a one-shot sentinel that only that trade fires, and waits
+    /// for the sentinel: every trade sent before it has then been matched and committed. The
+    /// trade's time is `time`, or the moment after the sentinel was made if that is later (a
+    /// trade from before an alert never fires it).
+    pub async fn settle(
+        &self,
+        ex: &exchange::FakeExchange,
+        events: &mut Events,
+        token: &str,
+        price: &str,
+        time: i64,
+    ) {
+        let sentinel = self
+            .create_alert(
+                token,
+                serde_json::json!({"cryptocurrency": "BTCUSDT", "target_price": price, "condition": "above"}),
+            )
+            .await;
+        let time = time.max(pricealert::clock::now_millis());
+        ex.trade_at("BTCUSDT", price, time);
+        Self::wait_triggered(events, sentinel["id"].as_i64().unwrap()).await;
+    }
+
     /// Waits until the alert's `expired` status is committed.
     pub async fn wait_expired(events: &mut Events, alert_id: i64) {
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
