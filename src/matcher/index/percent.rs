@@ -329,7 +329,8 @@ impl Percents {
                 }
             }
         }
-        fires.sort_unstable_by_key(|&(id, _)| id);
+        // A `percent_move` alert hit both ways keeps its rise (pushed first): a stable sort.
+        fires.sort_by_key(|&(id, _)| id);
         fires.dedup_by_key(|&mut (id, _)| id);
         fires
             .into_iter()

@@ -992,3 +992,37 @@ fn a_percent_alert_is_measured_from_the_window_not_from_before_it_existed() {
     let out = index.on_trade(&btc, price(116), 41, 9);
     assert_eq!(out.fired[0].reference, Some(Price::from_units(105, 0)));
 }
+
+#[test]
+fn a_move_past_both_thresholds_at_once_is_measured_from_the_low() {
+    let mut index = Index::default();
+    let btc = sym("BTCUSDT");
+    let rule = Move {
+        percent: Price::parse("10").unwrap(),
+        window_ms: 10,
+    };
+    let state = PercentState {
+        start: 0,
+        low: None,
+        high: None,
+        cooling_until: i64::MIN,
+        repeat: None,
+        cooldown_ms: 0,
+        after_trade: None,
+    };
+    // Its window starts at 0, but it may fire only from 12: by then 200 is 10 % above the
+    // window's low (100) and 10 % below its high (300). A rise is checked first.
+    index.insert_kind(
+        AlertId(1),
+        btc.clone(),
+        Price::from_units(0, 0),
+        Condition::PercentMove,
+        armed(12),
+        Kind::Percent(rule, state),
+    );
+    index.on_trade(&btc, price(100), 5, 1);
+    index.on_trade(&btc, price(300), 6, 2);
+    let out = index.on_trade(&btc, price(200), 12, 3);
+    assert_eq!(out.fired.len(), 1);
+    assert_eq!(out.fired[0].reference, Some(Price::from_units(100, 0)));
+}
