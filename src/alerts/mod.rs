@@ -61,6 +61,7 @@ impl From<StoreError> for AlertError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::UnknownChannel(id) => AlertError::UnknownChannel(id),
+            StoreError::ExpiryRequired { id, at } => AlertError::ExpiryRequired(AlertId(id), at),
             other => AlertError::Store(other),
         }
     }
@@ -341,16 +342,6 @@ impl Alerts {
         expires_at: Option<i64>,
     ) -> Result<Alert, AlertError> {
         check_expiry(expires_at)?;
-        if expires_at.is_none() {
-            let current = self.get(user, id).await?;
-            let expired = current.status == Status::Expired;
-            if let Some(at) = current
-                .expires_at
-                .filter(|at| expired || *at <= now_millis())
-            {
-                return Err(AlertError::ExpiryRequired(id, at));
-            }
-        }
         let alert = self
             .store
             .rearm_alert(user, id, expires_at)

@@ -174,8 +174,8 @@ impl Store {
     }
 
     /// Arms a fired or expired alert of the user's again, from now on, with `expires_at` when
-    /// given (an expired one needs a new one: see `Alerts::rearm`); `None` when it is not theirs
-    /// or is deleted.
+    /// given; one whose own expiry has passed (or that expired) needs a new one. `None` when it
+    /// is not theirs or is deleted.
     pub async fn rearm_alert(
         &self,
         user: UserId,
@@ -186,25 +186,22 @@ impl Store {
             let Some(mut alert) = live_alert(tx, user, id)? else {
                 return Ok(None);
             };
-            match (alert.status, expires_at) {
-                (Status::Triggered, _) | (Status::Expired, Some(_)) => {}
-                (Status::Expired, None) => {
-                    return Err(StoreError::WrongStatus {
-                        id: id.0,
-                        status: "expired",
-                        hint: "re-arming an expired alert needs a new expires_at".to_string(),
-                    })
-                }
-                _ => {
-                    return Err(StoreError::WrongStatus {
-                        id: id.0,
-                        status: "armed already",
-                        hint: "only a fired or expired alert can be re-armed".to_string(),
-                    })
+            if !matches!(alert.status, Status::Triggered | Status::Expired) {
+                return Err(StoreError::WrongStatus {
+                    id: id.0,
+                    status: "armed already",
+                    hint: "only a fired or expired alert can be re-armed".to_string(),
+                });
+            }
+            let now = now_millis();
+            let expired = alert.status == Status::Expired;
+            if let (None, Some(at)) = (expires_at, alert.expires_at) {
+                if expired || at <= now {
+                    return Err(StoreError::ExpiryRequired { id: id.0, at });
                 }
             }
             alert.status = Status::Created;
-            alert.armed_at = now_millis().max(alert.armed_at + 1);
+            alert.armed_at = now.max(alert.armed_at + 1);
             alert.expires_at = expires_at.or(alert.expires_at);
             tx.prepare_cached(
                 "UPDATE alerts SET status = 'created', armed_at = ?1, expires_at = ?2 WHERE id = ?3",

@@ -53,6 +53,9 @@ pub enum StoreError {
         status: &'static str,
         hint: String,
     },
+    /// A re-arm without a new expiry of an alert whose own has passed (or that expired).
+    #[error("alert {id} expired: re-arming it needs a new expires_at in the future")]
+    ExpiryRequired { id: i64, at: i64 },
     #[error(
         "the database schema is version {found}, newer than this pricealert knows ({known}); \
          run a newer pricealert or restore a backup"
