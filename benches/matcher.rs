@@ -232,15 +232,7 @@ fn window_upkeep() {
         percent: Price::from_units(1000_00000000, 0),
         window_ms: 86_400_000,
     };
-    let state = PercentState {
-        start: T0,
-        low: None,
-        high: None,
-        cooling_until: i64::MIN,
-        repeat: None,
-        cooldown_ms: 0,
-        after_trade: None,
-    };
+    let state = PercentState::starting(T0);
     let armed = Armed {
         user: UserId(1),
         armed_at: T0,

@@ -359,7 +359,9 @@ impl AlertOut {
         Self {
             id: alert.id.0,
             cryptocurrency: alert.symbol.to_string(),
-            target_price: (alert.percent.is_none())
+            target_price: alert
+                .percent
+                .is_none()
                 .then(|| alert.target.to_string())
                 .into(),
             condition: match alert.condition {

@@ -239,13 +239,11 @@ fn kind(alert: &Alert) -> Kind {
         return Kind::Percent(
             rule,
             PercentState {
-                start: alert.armed_at.max(fired),
-                low: None,
-                high: None,
                 cooling_until: alert.cooldown_until.unwrap_or(i64::MIN),
                 repeat: alert.repeat.map(|_| alert.fire_count),
                 cooldown_ms: alert.repeat.map_or(0, |r| r.cooldown_ms),
                 after_trade: alert.last_trade_id,
+                ..PercentState::starting(alert.armed_at.max(fired))
             },
         );
     }

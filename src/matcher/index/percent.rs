@@ -35,6 +35,22 @@ pub struct PercentState {
     pub after_trade: Option<u64>,
 }
 
+impl PercentState {
+    /// A one-shot alert's state, its window starting at `start`: nothing seen yet, no
+    /// cooldown.
+    pub fn starting(start: i64) -> Self {
+        Self {
+            start,
+            low: None,
+            high: None,
+            cooling_until: i64::MIN,
+            repeat: None,
+            cooldown_ms: 0,
+            after_trade: None,
+        }
+    }
+}
+
 /// A percent alert in its book.
 #[derive(Clone, Copy, Debug)]
 pub struct PercentAlert {

@@ -896,13 +896,9 @@ proptest! {
         for &(id, side, pct, window, created, cooldown, expires) in &alerts {
             let rule = Move { percent: Price::from_units(pct * 100_000_000, 0), window_ms: window };
             let state = PercentState {
-                start: created,
-                low: None,
-                high: None,
-                cooling_until: i64::MIN,
                 repeat: cooldown.map(|_| 0),
                 cooldown_ms: cooldown.unwrap_or(0),
-                after_trade: None,
+                ..PercentState::starting(created)
             };
             let armed = Armed { expires_at: expires, ..armed(created) };
             index.insert_kind(AlertId(id), btc.clone(), Price::from_units(0, 0), side, armed, Kind::Percent(rule, state));
@@ -947,16 +943,7 @@ fn a_percent_alert_is_measured_from_the_window_not_from_before_it_existed() {
             percent: Price::parse("10").unwrap(),
             window_ms: window,
         };
-        let state = PercentState {
-            start: created,
-            low: None,
-            high: None,
-            cooling_until: i64::MIN,
-            repeat: None,
-            cooldown_ms: 0,
-            after_trade: None,
-        };
-        Kind::Percent(rule, state)
+        Kind::Percent(rule, PercentState::starting(created))
     };
     // A low of 90 before the alert existed: a trade at 100 afterwards is not a 10 % rise.
     index.on_trade(&btc, price(90), 0, 1);
@@ -1001,15 +988,7 @@ fn a_move_past_both_thresholds_at_once_is_measured_from_the_low() {
         percent: Price::parse("10").unwrap(),
         window_ms: 10,
     };
-    let state = PercentState {
-        start: 0,
-        low: None,
-        high: None,
-        cooling_until: i64::MIN,
-        repeat: None,
-        cooldown_ms: 0,
-        after_trade: None,
-    };
+    let state = PercentState::starting(0);
     // Its window starts at 0, but it may fire only from 12: by then 200 is 10 % above the
     // window's low (100) and 10 % below its high (300). A rise is checked first.
     index.insert_kind(
