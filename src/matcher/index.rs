@@ -328,8 +328,21 @@ impl Book {
 
     /// Remembers when an alert expires, if it does.
     fn expire_at(&mut self, id: i64, target: u64, armed: Armed) {
-        if armed.expires_at != i64::MAX {
-            self.expiring.push(Reverse((armed.expires_at, id, target)));
+        if armed.expires_at == i64::MAX {
+            return;
+        }
+        self.expiring.push(Reverse((armed.expires_at, id, target)));
+        // Entries of removed or edited alerts wait until their moment comes; an owner who edits
+        // the expiry again and again must not grow the heap without a bound. At each power of
+        // two, those stale entries go (amortized O(1) a push).
+        let len = self.expiring.len();
+        if len >= 64 && len.is_power_of_two() {
+            let live = |&Reverse((at, id, target)): &Reverse<(i64, i64, u64)>| {
+                self.armed_of(id, target)
+                    .is_some_and(|a| a.expires_at == at)
+            };
+            let kept: BinaryHeap<_> = self.expiring.iter().filter(|e| live(e)).copied().collect();
+            self.expiring = kept;
         }
     }
 

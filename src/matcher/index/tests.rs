@@ -1005,3 +1005,28 @@ fn a_move_past_both_thresholds_at_once_is_measured_from_the_low() {
     assert_eq!(out.fired.len(), 1);
     assert_eq!(out.fired[0].reference, Some(Price::from_units(100, 0)));
 }
+
+#[test]
+fn editing_an_expiry_over_and_over_keeps_the_expiry_heap_bounded() {
+    let mut index = Index::default();
+    let btc = sym("BTCUSDT");
+    for i in 0..10_000 {
+        let a = Armed {
+            expires_at: 1_000_000 + i,
+            ..armed(0)
+        };
+        index.remove(AlertId(1), &btc, price(100));
+        index.insert(AlertId(1), btc.clone(), price(100), Condition::Above, a);
+    }
+    let heap = index.books[btc.as_str()].expiring.len();
+    assert!(heap <= 128, "{heap} entries for one alert");
+    // The live entry survived every compaction: the alert expires at its last expiry.
+    assert!(index
+        .on_trade(&btc, price(50), 1_009_998, 1)
+        .expired
+        .is_empty());
+    assert_eq!(
+        index.on_trade(&btc, price(50), 1_009_999, 2).expired.len(),
+        1
+    );
+}
