@@ -128,9 +128,10 @@ struct Repeats {
     /// Highest `reset_down` and lowest `reset_up` price, for the fast path.
     max_reset_down: Option<u64>,
     min_reset_up: u64,
-    /// Reset repeating alerts in their cooldown, earliest end first: `(until, id)`. An entry
-    /// whose alert has moved on (removed, or edited) is skipped when it comes up.
-    cooling: BinaryHeap<Reverse<(i64, i64)>>,
+    /// Reset repeating alerts in their cooldown, earliest end first: `(until, id)`. An alert
+    /// that leaves its cooldown early (removed, or edited) takes its entry with it, so edits
+    /// cannot pile entries up.
+    cooling: BTreeSet<(i64, i64)>,
 }
 
 impl Default for Repeats {
@@ -141,7 +142,7 @@ impl Default for Repeats {
             reset_up: BTreeSet::new(),
             max_reset_down: None,
             min_reset_up: u64::MAX,
-            cooling: BinaryHeap::new(),
+            cooling: BTreeSet::new(),
         }
     }
 }
@@ -257,12 +258,11 @@ impl Book {
                 }
                 reps.refresh();
             }
-            RepeatPhase::Cooling { until } => self.repeats_mut().cooling.push(Reverse((until, id))),
+            RepeatPhase::Cooling { until } => drop(self.repeats_mut().cooling.insert((until, id))),
         }
     }
 
-    /// Takes a repeating alert out of wherever its phase put it (a cooling entry is left to be
-    /// skipped).
+    /// Takes a repeating alert out of wherever its phase put it.
     fn unplace(&mut self, id: i64, r: &Repeating) {
         match (r.state.phase, &mut self.repeating) {
             (RepeatPhase::Armed, _) => {
@@ -281,7 +281,8 @@ impl Book {
                 reps.reset_up.remove(&(r.state.reset_above, id));
                 reps.refresh();
             }
-            _ => {}
+            (RepeatPhase::Cooling { until }, Some(reps)) => drop(reps.cooling.remove(&(until, id))),
+            (_, None) => {}
         }
     }
 
@@ -729,11 +730,11 @@ impl Index {
         // Repeating alerts whose cooldown ended by this trade watch their target again.
         if let Some(reps) = book.repeating.as_mut() {
             let mut cooled = Vec::new();
-            while let Some(&Reverse((until, id))) = reps.cooling.peek() {
+            while let Some(&(until, id)) = reps.cooling.first() {
                 if until > time {
                     break;
                 }
-                reps.cooling.pop();
+                reps.cooling.pop_first();
                 if let Some(r) = reps.alerts.get_mut(&id) {
                     if r.state.phase == (RepeatPhase::Cooling { until }) {
                         r.state.phase = RepeatPhase::Armed;

@@ -10,8 +10,7 @@
 //! and high in amortized O(1) per trade, and the alerts wait in a set ordered by percentage, so
 //! a trade that fires nothing costs two comparisons per window.
 
-use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 
 use rustc_hash::FxHashMap;
 
@@ -103,8 +102,9 @@ struct Window {
     /// The smallest percentage in `up` and in `down`, for the fast path.
     min_up: Option<u64>,
     min_down: Option<u64>,
-    /// Grown-up alerts in a cooldown: `(until, id)`; an entry whose alert moved on is skipped.
-    cooling: BinaryHeap<Reverse<(i64, i64)>>,
+    /// Grown-up alerts in a cooldown: `(until, id)`. An alert that leaves early (removed,
+    /// edited, or fired) takes its entry with it.
+    cooling: BTreeSet<(i64, i64)>,
     /// Alerts with this window.
     count: usize,
 }
@@ -120,7 +120,7 @@ impl Window {
             down: BTreeSet::new(),
             min_up: None,
             min_down: None,
-            cooling: BinaryHeap::new(),
+            cooling: BTreeSet::new(),
             count: 0,
         };
         for (time, price) in recent {
@@ -150,7 +150,7 @@ impl Window {
     fn place(&mut self, id: i64, a: &PercentAlert, time: i64) {
         let key = (a.rule.percent.units(), id);
         if a.state.cooling_until > time {
-            self.cooling.push(Reverse((a.state.cooling_until, id)));
+            self.cooling.insert((a.state.cooling_until, id));
             return;
         }
         if a.watches_up() {
@@ -166,6 +166,7 @@ impl Window {
         let key = (a.rule.percent.units(), id);
         self.up.remove(&key);
         self.down.remove(&key);
+        self.cooling.remove(&(a.state.cooling_until, id));
         self.young.retain(|y| *y != id);
         self.refresh();
     }
@@ -180,7 +181,7 @@ impl Window {
         (self.lows.capacity() + self.highs.capacity()) * 16
             + (self.up.len() + self.down.len()) * 16 * 4 / 3
             + self.young.capacity() * 8
-            + self.cooling.capacity() * 16
+            + self.cooling.len() * 16 * 4 / 3
     }
 }
 
@@ -202,6 +203,12 @@ pub struct Percents {
 impl Percents {
     pub fn is_empty(&self) -> bool {
         self.alerts.is_empty()
+    }
+
+    /// Cooling entries over all windows.
+    #[cfg(test)]
+    pub fn cooling_len(&self) -> usize {
+        self.windows.iter().map(|w| w.cooling.len()).sum()
     }
 
     pub fn get(&self, id: i64) -> Option<&PercentAlert> {
@@ -301,11 +308,11 @@ impl Percents {
                 i += 1;
             }
             // Cooled grown-up alerts may fire again.
-            while let Some(&Reverse((until, id))) = w.cooling.peek() {
+            while let Some(&(until, id)) = w.cooling.first() {
                 if until > time {
                     break;
                 }
-                w.cooling.pop();
+                w.cooling.pop_first();
                 if let Some(a) = self.alerts.get(&id) {
                     if a.state.cooling_until == until && time.saturating_sub(w.ms) > a.state.start {
                         let a = *a;

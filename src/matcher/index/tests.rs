@@ -1030,3 +1030,99 @@ fn editing_an_expiry_over_and_over_keeps_the_expiry_heap_bounded() {
         1
     );
 }
+
+#[test]
+fn editing_a_cooling_repeating_alert_over_and_over_leaves_one_cooling_entry() {
+    let mut index = Index::default();
+    let btc = sym("BTCUSDT");
+    for i in 0..10_000 {
+        let state = RepeatState {
+            phase: RepeatPhase::Cooling {
+                until: 1_000_000 + i,
+            },
+            ..repeat_state(10, 100, 1_000)
+        };
+        index.remove(AlertId(1), &btc, price(100));
+        index.insert_kind(
+            AlertId(1),
+            btc.clone(),
+            price(100),
+            Condition::Above,
+            armed(0),
+            Kind::Repeating(state),
+        );
+    }
+    let book = &index.books[btc.as_str()];
+    let cooling = book.repeating.as_ref().map_or(0, |r| r.cooling.len());
+    assert_eq!(cooling, 1);
+    // It cools until the end its last edit gave it, then the next crossing fires it.
+    assert!(index
+        .on_trade(&btc, price(150), 1_009_998, 1)
+        .fired
+        .is_empty());
+    assert_eq!(
+        index.on_trade(&btc, price(150), 1_009_999, 2).fired.len(),
+        1
+    );
+}
+
+#[test]
+fn editing_a_cooling_percent_alert_over_and_over_leaves_one_cooling_entry() {
+    let mut index = Index::default();
+    let btc = sym("BTCUSDT");
+    // The symbol's clock is well past the alert's start, so the alert is grown up at once.
+    index.insert(
+        AlertId(999),
+        btc.clone(),
+        price(1),
+        Condition::Below,
+        armed(0),
+    );
+    index.on_trade(&btc, price(100), 500_000, 1);
+    let rule = Move {
+        percent: Price::parse("10").unwrap(),
+        window_ms: 10,
+    };
+    // Another alert keeps the window alive through the edits; it never fires (a 1000 % rise).
+    let huge = Move {
+        percent: Price::parse("1000").unwrap(),
+        ..rule
+    };
+    index.insert_kind(
+        AlertId(2),
+        btc.clone(),
+        Price::from_units(0, 0),
+        Condition::PercentUp,
+        armed(0),
+        Kind::Percent(huge, PercentState::starting(0)),
+    );
+    for i in 0..10_000 {
+        let state = PercentState {
+            cooling_until: 1_000_000 + i,
+            repeat: Some(1),
+            cooldown_ms: 1_000,
+            ..PercentState::starting(0)
+        };
+        index.remove(AlertId(1), &btc, Price::from_units(0, 0));
+        index.insert_kind(
+            AlertId(1),
+            btc.clone(),
+            Price::from_units(0, 0),
+            Condition::PercentUp,
+            armed(0),
+            Kind::Percent(rule, state),
+        );
+    }
+    let percents = index.books[btc.as_str()].percents.as_ref();
+    assert_eq!(percents.map_or(0, |p| p.cooling_len()), 1);
+    // It cools until the end its last edit gave it, then a 10 % rise fires it.
+    index.on_trade(&btc, price(100), 1_009_995, 2);
+    assert!(index
+        .on_trade(&btc, price(110), 1_009_998, 3)
+        .fired
+        .is_empty());
+    assert_eq!(
+        index.on_trade(&btc, price(110), 1_009_999, 4).fired.len(),
+        1
+    );
+}
