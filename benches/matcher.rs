@@ -2,6 +2,11 @@
 //! over 2,000 symbols, also with 10 % of them repeating and 5 % watching a move in percent.
 //! Run with `cargo bench --bench matcher` (release build); figures are
 //! medians of several runs on one core, as in BENCHMARKS.md.
+//!
+//! `cargo bench --bench matcher -- --instructions` does only the per-message work of each
+//! alert mix, in functions named `counted_*`, for a machine whose speed varies from day to day:
+//! `valgrind --tool=callgrind --toggle-collect='*counted_*' target/release/deps/matcher-* --instructions`
+//! counts the instructions each takes, which does not depend on how busy the machine is.
 
 // Prices are written as whole_units.fraction_units (1e-8) for readability.
 #![allow(clippy::inconsistent_digit_grouping)]
@@ -277,7 +282,61 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// Messages each `counted_*` function decodes and matches.
+const COUNTED: usize = 200_000;
+
+#[inline(never)]
+fn counted_decode_only(frames: &[String]) -> usize {
+    (0..COUNTED)
+        .filter(|i| decode_trade(frames[i % frames.len()].as_bytes()).is_some_and(|t| t.is_ok()))
+        .count()
+}
+
+// The three bodies differ by a constant the optimizer cannot see through, or it would merge
+// them into one function and callgrind would count the three mixes as one.
+#[inline(never)]
+fn counted_one_shot(matcher: &Matcher, frames: &[String]) -> usize {
+    run(matcher, frames, COUNTED).1 + std::hint::black_box(1) - 1
+}
+
+#[inline(never)]
+fn counted_mix_repeating(matcher: &Matcher, frames: &[String]) -> usize {
+    run(matcher, frames, COUNTED).1 + std::hint::black_box(2) - 2
+}
+
+#[inline(never)]
+fn counted_mix_repeating_percent(matcher: &Matcher, frames: &[String]) -> usize {
+    run(matcher, frames, COUNTED).1 + std::hint::black_box(3) - 3
+}
+
+/// The `--instructions` mode: each mix's index is built and warmed up outside the counted
+/// functions, then each decodes and matches `COUNTED` messages, none firing.
+fn instructions() {
+    let frames = messages(SYMBOLS);
+    assert_eq!(counted_decode_only(&frames), COUNTED);
+    let build = |alert: &dyn Fn(usize) -> Alert| {
+        let (matcher, work) = Matcher::new();
+        for i in 0..ALERTS {
+            matcher.arm(&alert(i));
+        }
+        run(&matcher, &frames, 200_000); // warm-up: the windows fill
+        (matcher, work)
+    };
+    let (one_shot, _w1) = build(&alert);
+    assert_eq!(counted_one_shot(&one_shot, &frames), 0);
+    drop(one_shot);
+    let (mix, _w2) = build(&|i| mixed_alert(i, false));
+    assert_eq!(counted_mix_repeating(&mix, &frames), 0);
+    drop(mix);
+    let (percent, _w3) = build(&|i| mixed_alert(i, true));
+    assert_eq!(counted_mix_repeating_percent(&percent, &frames), 0);
+    println!("{COUNTED} messages counted per mix");
+}
+
 fn main() {
+    if std::env::args().any(|a| a == "--instructions") {
+        return instructions();
+    }
     let before = rss_bytes();
     let (matcher, mut work) = Matcher::new();
     for i in 0..ALERTS {

@@ -1,9 +1,12 @@
 //! A hand-rolled reader for the one frame shape that arrives thousands of times a second:
 //! `{"stream":"<s>@aggTrade","data":{<flat object>}}`. It reads the flat object's keys in one
 //! pass without building anything, and gives up (returns `None`) on anything unusual — escapes,
-//! nesting, another layout — so the caller falls back to serde_json. It exists because serde_json
-//! alone decodes these frames at ~2.2 M/s here, and the matcher's target is 2 M/s including the
-//! match (see BENCHMARKS.md).
+//! nesting, non-ASCII text, another layout — so the caller falls back to serde_json. It exists
+//! because serde_json alone decodes these frames at ~2.2 M/s here, and the matcher's target is
+//! 2 M/s including the match (see BENCHMARKS.md).
+//!
+//! Every frame it accepts is ASCII (its strings may hold printable ASCII only, and the JSON
+//! around them is ASCII), so it never needs to check UTF-8 but for the symbol, once.
 
 use super::trade::TradeRef;
 use crate::domain::{is_exchange_symbol, Price};
@@ -29,28 +32,34 @@ impl<'a> Reader<'a> {
         (self.peek()? == byte).then(|| self.at += 1)
     }
 
-    /// A string without escapes; the contents are borrowed.
-    fn string(&mut self) -> Option<&'a str> {
+    /// A string of printable ASCII without escapes; its bytes are borrowed.
+    fn string(&mut self) -> Option<&'a [u8]> {
         self.eat(b'"')?;
-        let start = self.at;
-        loop {
-            match self.peek()? {
-                b'"' => break,
-                b'\\' => return None,
-                c if c < 0x20 => return None,
-                _ => self.at += 1,
-            }
+        let rest = &self.bytes[self.at..];
+        let len = rest
+            .iter()
+            .position(|&c| c == b'"' || c == b'\\' || !(0x20..0x80).contains(&c))?;
+        if rest[len] != b'"' {
+            return None;
         }
-        let text = std::str::from_utf8(&self.bytes[start..self.at]).ok()?;
-        self.at += 1;
-        Some(text)
+        self.at += len + 1;
+        Some(&rest[..len])
     }
 
-    /// A number's text: `-?digits(.digits)?([eE][+-]?digits)?`.
+    /// A number's text: `-?digits(.digits)?([eE][+-]?digits)?`, without a leading zero before
+    /// another digit (JSON has none, and serde_json refuses them).
     fn number(&mut self) -> Option<&'a [u8]> {
         let start = self.at;
         if self.peek() == Some(b'-') {
             self.at += 1;
+        }
+        if self.peek() == Some(b'0')
+            && self
+                .bytes
+                .get(self.at + 1)
+                .is_some_and(|c| c.is_ascii_digit())
+        {
+            return None;
         }
         let digits = |r: &mut Self| {
             let from = r.at;
@@ -87,27 +96,27 @@ impl<'a> Reader<'a> {
     }
 }
 
-fn integer<T: std::str::FromStr>(text: &[u8]) -> Option<T> {
-    if text.iter().all(u8::is_ascii_digit) {
-        std::str::from_utf8(text).ok()?.parse().ok()
-    } else {
-        None
-    }
+/// A number's text as an unsigned integer, if it is one and fits.
+fn integer(text: &[u8]) -> Option<u64> {
+    text.iter().try_fold(0u64, |n, &c| {
+        let digit = c.checked_sub(b'0').filter(|d| *d <= 9)?;
+        n.checked_mul(10)?.checked_add(u64::from(digit))
+    })
 }
 
 /// `Some` only when the frame is an aggTrade frame this reader fully understood.
 pub fn read(text: &[u8]) -> Option<TradeRef<'_>> {
     let mut r = Reader { bytes: text, at: 0 };
     r.eat(b'{')?;
-    if r.string()? != "stream" {
+    if r.string()? != b"stream" {
         return None;
     }
     r.eat(b':')?;
-    if !r.string()?.ends_with("@aggTrade") {
+    if !r.string()?.ends_with(b"@aggTrade") {
         return None;
     }
     r.eat(b',')?;
-    if r.string()? != "data" {
+    if r.string()? != b"data" {
         return None;
     }
     r.eat(b':')?;
@@ -122,9 +131,9 @@ pub fn read(text: &[u8]) -> Option<TradeRef<'_>> {
                 let value = r.string()?;
                 // A repeated key is an error for serde_json; leave such frames to it.
                 match key {
-                    "s" if symbol.replace(value).is_some() => return None,
-                    "p" if price.replace(value).is_some() => return None,
-                    "a" | "T" => return None,
+                    b"s" if symbol.replace(value).is_some() => return None,
+                    b"p" if price.replace(value).is_some() => return None,
+                    b"a" | b"T" => return None,
                     _ => {}
                 }
             }
@@ -134,9 +143,14 @@ pub fn read(text: &[u8]) -> Option<TradeRef<'_>> {
             _ => {
                 let value = r.number()?;
                 match key {
-                    "a" if agg_id.replace(integer::<u64>(value)?).is_some() => return None,
-                    "T" if time.replace(integer::<i64>(value)?).is_some() => return None,
-                    "s" | "p" => return None,
+                    b"a" if agg_id.replace(integer(value)?).is_some() => return None,
+                    b"T" => {
+                        let t = i64::try_from(integer(value)?).ok()?;
+                        if time.replace(t).is_some() {
+                            return None;
+                        }
+                    }
+                    b"s" | b"p" => return None,
                     _ => {}
                 }
             }
@@ -156,11 +170,13 @@ pub fn read(text: &[u8]) -> Option<TradeRef<'_>> {
     if r.at != text.len() {
         return None;
     }
-    let symbol = symbol.filter(|s| is_exchange_symbol(s))?;
+    let symbol = std::str::from_utf8(symbol?)
+        .ok()
+        .filter(|s| is_exchange_symbol(s))?;
     Some(TradeRef {
         symbol,
         agg_id: agg_id?,
-        price: Price::parse(price?).ok()?,
+        price: Price::parse_bytes(price?).ok()?,
         time: time?,
     })
 }
@@ -190,6 +206,14 @@ mod tests {
             r#"{"stream":"x@aggTrade","data":{"s":"BNBBTC","a":1,"p":"1","T":1}} trailing"#,
             r#"{"stream":"x@aggTrade","data":{"s":"BNBBTC","p":"1","T":1}}"#,
             r#"{"stream":"x@trade","data":{"s":"BNBBTC","a":1,"p":"1","T":1}}"#,
+            // JSON has no leading zeros: serde_json refuses this frame, so must the reader.
+            r#"{"stream":"x@aggTrade","data":{"s":"BNBBTC","a":1,"p":"1","T":0672515782136}}"#,
+            r#"{"stream":"x@aggTrade","data":{"s":"BNBBTC","a":01,"p":"1","T":1}}"#,
+            // Text that is not ASCII is left to serde_json, which checks it is UTF-8.
+            r#"{"stream":"x@aggTrade","data":{"s":"BNBBTC","a":1,"p":"1","T":1,"n":"é"}}"#,
+            // Past the integer types.
+            r#"{"stream":"x@aggTrade","data":{"s":"BNBBTC","a":18446744073709551616,"p":"1","T":1}}"#,
+            r#"{"stream":"x@aggTrade","data":{"s":"BNBBTC","a":1,"p":"1","T":9223372036854775808}}"#,
         ] {
             assert!(read(text.as_bytes()).is_none(), "{text}");
         }

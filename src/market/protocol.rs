@@ -321,4 +321,39 @@ mod tests {
             }
         }
     }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20_000))]
+
+        /// A real-shaped frame with bytes changed, inserted or deleted: whatever the fast reader
+        /// accepts, serde_json accepts as the same trade (a leading zero, a byte that is not
+        /// UTF-8, a broken literal: each is serde_json's to judge).
+        #[test]
+        fn agrees_with_serde_json_on_damaged_frames(
+            edits in prop::collection::vec(
+                (0usize..200, prop::sample::select(
+                    b"0123456789-+.eE\"{}[],: \\tnfu\x00\x1f\x7f\x80\xc3\xa9\xff".to_vec()
+                ), 0u8..3),
+                1..4,
+            ),
+        ) {
+            let mut bytes = br#"{"stream":"bnbbtc@aggTrade","data":{"e":"aggTrade","E":1672515782136,"s":"BNBBTC","a":26129,"p":"0.01633102","q":"4.70443515","f":27781,"l":27781,"T":1672515782136,"m":true,"M":true}}"#.to_vec();
+            for (at, byte, how) in edits {
+                let at = at % bytes.len();
+                match how {
+                    0 => bytes[at] = byte,
+                    1 => bytes.insert(at, byte),
+                    _ => drop(bytes.remove(at)),
+                }
+            }
+            if let Some(fast) = super::super::fast_trade::read(&bytes) {
+                // serde_json itself, without the cheap look at the frame's first bytes that
+                // `decode_trade_with_serde` takes before it (whitespace is JSON's business).
+                let slow = serde_json::from_slice::<AggTradeFrame<'_>>(&bytes)
+                    .map_err(|e| e.to_string())
+                    .and_then(|frame| frame.data.into_trade_ref());
+                prop_assert_eq!(Ok(fast), slow, "{}", String::from_utf8_lossy(&bytes));
+            }
+        }
+    }
 }
