@@ -11,6 +11,20 @@
 use super::trade::TradeRef;
 use crate::domain::{is_exchange_symbol, Price};
 
+/// The bytes that end a string for this reader: its closing quote, and every byte it leaves to
+/// serde_json (an escape, a control character, anything not ASCII). One load a byte.
+const STOPS: [bool; 256] = {
+    let mut stops = [true; 256];
+    let mut c = 0x20;
+    while c < 0x80 {
+        stops[c] = false;
+        c += 1;
+    }
+    stops[b'"' as usize] = true;
+    stops[b'\\' as usize] = true;
+    stops
+};
+
 struct Reader<'a> {
     bytes: &'a [u8],
     at: usize,
@@ -36,9 +50,7 @@ impl<'a> Reader<'a> {
     fn string(&mut self) -> Option<&'a [u8]> {
         self.eat(b'"')?;
         let rest = &self.bytes[self.at..];
-        let len = rest
-            .iter()
-            .position(|&c| c == b'"' || c == b'\\' || !(0x20..0x80).contains(&c))?;
+        let len = rest.iter().position(|&c| STOPS[usize::from(c)])?;
         if rest[len] != b'"' {
             return None;
         }
@@ -62,11 +74,12 @@ impl<'a> Reader<'a> {
             return None;
         }
         let digits = |r: &mut Self| {
-            let from = r.at;
-            while r.peek().is_some_and(|c| c.is_ascii_digit()) {
-                r.at += 1;
-            }
-            r.at > from
+            let n = r.bytes[r.at..]
+                .iter()
+                .take_while(|c| c.is_ascii_digit())
+                .count();
+            r.at += n;
+            n > 0
         };
         if !digits(self) {
             return None;
