@@ -735,11 +735,11 @@ impl Index {
                     break;
                 }
                 reps.cooling.pop_first();
+                // An entry leaves with its alert's cooldown (`unplace`), so it is always current.
                 if let Some(r) = reps.alerts.get_mut(&id) {
-                    if r.state.phase == (RepeatPhase::Cooling { until }) {
-                        r.state.phase = RepeatPhase::Armed;
-                        cooled.push((id, *r));
-                    }
+                    debug_assert_eq!(r.state.phase, RepeatPhase::Cooling { until });
+                    r.state.phase = RepeatPhase::Armed;
+                    cooled.push((id, *r));
                 }
             }
             // (The fire checks below read the trees, not their cached extremes, which the

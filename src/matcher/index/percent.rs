@@ -313,9 +313,10 @@ impl Percents {
                     break;
                 }
                 w.cooling.pop_first();
-                if let Some(a) = self.alerts.get(&id) {
-                    if a.state.cooling_until == until && time.saturating_sub(w.ms) > a.state.start {
-                        let a = *a;
+                // An entry leaves with its alert (`unplace`), so it is always current.
+                if let Some(&a) = self.alerts.get(&id) {
+                    debug_assert_eq!(a.state.cooling_until, until);
+                    if time.saturating_sub(w.ms) > a.state.start {
                         w.place(id, &a, time);
                     }
                 }
