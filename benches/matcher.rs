@@ -11,14 +11,16 @@
 // Prices are written as whole_units.fraction_units (1e-8) for readability.
 #![allow(clippy::inconsistent_digit_grouping)]
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pricealert::domain::{
     Alert, AlertId, Condition, Distance, Move, Price, Repeat, Status, Symbol, UserId,
 };
 use pricealert::market::protocol::decode_trade;
-use pricealert::matcher::{Armed, Index, Kind, Matcher, PercentState};
+use pricealert::matcher::{Armed, Index, Kind, Matcher, PercentState, Work};
 use pricealert::store::Store;
+use tokio::sync::mpsc::UnboundedReceiver;
 
 const ALERTS: usize = 1_000_000;
 const SYMBOLS: usize = 2_000;
@@ -282,14 +284,29 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// A matcher armed with `ALERTS` alerts made by `alert`, and its work queue (kept, or the
+/// matcher's sends fail).
+fn armed_matcher(alert: impl Fn(usize) -> Alert) -> (Arc<Matcher>, UnboundedReceiver<Work>) {
+    let (matcher, work) = Matcher::new();
+    for i in 0..ALERTS {
+        matcher.arm(&alert(i));
+    }
+    (matcher, work)
+}
+
+/// Decodes `count` frames, round the list; how many were trades.
+fn decode_all(frames: &[String], count: usize) -> usize {
+    (0..count)
+        .filter(|i| decode_trade(frames[i % frames.len()].as_bytes()).is_some_and(|t| t.is_ok()))
+        .count()
+}
+
 /// Messages each `counted_*` function decodes and matches.
 const COUNTED: usize = 200_000;
 
 #[inline(never)]
 fn counted_decode_only(frames: &[String]) -> usize {
-    (0..COUNTED)
-        .filter(|i| decode_trade(frames[i % frames.len()].as_bytes()).is_some_and(|t| t.is_ok()))
-        .count()
+    decode_all(frames, COUNTED)
 }
 
 // The three bodies differ by a constant the optimizer cannot see through, or it would merge
@@ -315,12 +332,9 @@ fn instructions() {
     let frames = messages(SYMBOLS);
     assert_eq!(counted_decode_only(&frames), COUNTED);
     let build = |alert: &dyn Fn(usize) -> Alert| {
-        let (matcher, work) = Matcher::new();
-        for i in 0..ALERTS {
-            matcher.arm(&alert(i));
-        }
-        run(&matcher, &frames, 200_000); // warm-up: the windows fill
-        (matcher, work)
+        let armed = armed_matcher(alert);
+        run(&armed.0, &frames, 200_000); // warm-up: the windows fill
+        armed
     };
     let (one_shot, _w1) = build(&alert);
     assert_eq!(counted_one_shot(&one_shot, &frames), 0);
@@ -338,10 +352,7 @@ fn main() {
         return instructions();
     }
     let before = rss_bytes();
-    let (matcher, mut work) = Matcher::new();
-    for i in 0..ALERTS {
-        matcher.arm(&alert(i));
-    }
+    let (matcher, mut work) = armed_matcher(alert);
     let index_rss = rss_bytes().saturating_sub(before);
     println!(
         "index: {} armed alerts over {SYMBOLS} symbols, RSS growth {:.1} MB",
@@ -356,10 +367,7 @@ fn main() {
     let bytes: usize = frames.iter().map(String::len).sum::<usize>() / frames.len();
     run(&matcher, &frames, 200_000); // warm-up
     let started = Instant::now();
-    let mut ok = 0usize;
-    for i in 0..MESSAGES {
-        ok += decode_trade(frames[i % frames.len()].as_bytes()).is_some_and(|t| t.is_ok()) as usize;
-    }
+    let ok = decode_all(&frames, MESSAGES);
     let decode_only = started.elapsed();
     assert_eq!(ok, MESSAGES);
     println!(
@@ -400,10 +408,7 @@ fn main() {
         ("10 % repeating, 5 % percent", true),
     ] {
         let before = rss_bytes();
-        let (mixed, mixed_work) = Matcher::new();
-        for i in 0..ALERTS {
-            mixed.arm(&mixed_alert(i, percent));
-        }
+        let (mixed, mixed_work) = armed_matcher(|i| mixed_alert(i, percent));
         let mixed_rss = rss_bytes().saturating_sub(before);
         run(&mixed, &frames, 200_000); // warm-up: the windows fill
         let mut mixed_rates = Vec::new();
