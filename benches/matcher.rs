@@ -81,16 +81,19 @@ fn alert_over(i: usize, symbols: usize) -> Alert {
     }
 }
 
-/// As `alert`, but one in ten repeats: those with `i % 20 == 3` watch their target (re-arm
-/// 5 %), those with `i % 20 == 13` fired already and wait for the price to come back 10 %
-/// (an `above` alert at 500, so a trade at or below 450 re-arms it; trades stay near 1000).
-/// With `percent`, one in twenty more (`i % 20 == 7`) watch a 5 % move: a rise within an hour,
-/// or either way within 15 minutes (trades stay within 1 %).
+/// As `alert`, but one in ten repeats, on every symbol: by the alert's round over the symbols
+/// (`r = i / SYMBOLS`), those with `r % 20 == 3` watch their target (re-arm 5 %), those with
+/// `r % 20 == 13` fired already and wait for the price to come back 10 % (an `above` alert at
+/// 500, so a trade at or below 450 re-arms it; trades stay near 1000). With `percent`, one in
+/// twenty more (`r % 20 == 7`) watch a 5 % move: a rise within an hour, or either way within
+/// 15 minutes (trades stay within 1 %). (By `i % 20` instead, as before, since `SYMBOLS` is a
+/// multiple of 20 each kind would sit on one symbol in twenty only.)
 fn mixed_alert(i: usize, percent: bool) -> Alert {
     let mut a = alert_over(i, SYMBOLS);
-    match i % 20 {
+    let round = i / SYMBOLS;
+    match round % 20 {
         7 if percent => {
-            let (condition, window_ms) = if i % 40 == 7 {
+            let (condition, window_ms) = if round % 40 == 7 {
                 (Condition::PercentUp, 3_600_000)
             } else {
                 (Condition::PercentMove, 900_000)

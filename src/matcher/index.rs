@@ -96,8 +96,10 @@ struct Book {
     below: BTreeMap<(u64, i64), Armed>,
     /// Waiting for the first price to choose a side.
     cross: Vec<(u64, i64, Armed)>,
-    /// Lowest `above` target (u64::MAX when none) and highest `below` target: a trade that
-    /// fires nothing is decided from these two numbers, without walking either tree.
+    /// No `above` target is lower than `min_above` (u64::MAX when none), and no `below` target
+    /// higher than `max_below`: a trade that fires nothing is decided from these two numbers,
+    /// in the book itself, without walking either tree (each walk is a few cache misses).
+    /// Every insert keeps them bounds (`watch`); `refresh` makes them exact after removals.
     min_above: u64,
     max_below: Option<u64>,
     /// The last trades on this symbol, so an alert armed a moment after its creation still sees
@@ -199,6 +201,17 @@ impl Book {
         self.max_below = self.below.last_key_value().map(|((t, _), _)| *t);
     }
 
+    /// Whether `min_above` and `max_below` bound the trees (debug assertions check it).
+    fn bounds_hold(&self) -> bool {
+        self.above
+            .first_key_value()
+            .is_none_or(|((t, _), _)| *t >= self.min_above)
+            && self
+                .below
+                .last_key_value()
+                .is_none_or(|((t, _), _)| Some(*t) <= self.max_below)
+    }
+
     fn repeats(&self) -> Option<&Repeats> {
         self.repeating.as_deref()
     }
@@ -226,8 +239,14 @@ impl Book {
     /// Puts an alert watching its target where `side` says; whether it was not there yet.
     fn watch(&mut self, target: u64, id: i64, side: Condition, armed: Armed) -> bool {
         match side {
-            Condition::Above => self.above.insert((target, id), armed).is_none(),
-            Condition::Below => self.below.insert((target, id), armed).is_none(),
+            Condition::Above => {
+                self.min_above = self.min_above.min(target);
+                self.above.insert((target, id), armed).is_none()
+            }
+            Condition::Below => {
+                self.max_below = self.max_below.max(Some(target));
+                self.below.insert((target, id), armed).is_none()
+            }
             Condition::Cross => {
                 let present = self.cross.iter().any(|(_, cid, _)| *cid == id);
                 if !present {
@@ -742,8 +761,6 @@ impl Index {
                     cooled.push((id, *r));
                 }
             }
-            // (The fire checks below read the trees, not their cached extremes, which the
-            // refresh at the end brings up to date.)
             for (id, r) in cooled {
                 book.watch(r.target, id, r.side, r.armed);
             }
@@ -770,11 +787,10 @@ impl Index {
             }
         };
 
-        if book
-            .above
-            .first_key_value()
-            .is_some_and(|((t, _), _)| *t <= p)
-        {
+        debug_assert!(book.bounds_hold());
+        // Whether alerts left `above` or `below` (a one-shot fire, or a repeating alert's).
+        let mut left = false;
+        if book.min_above <= p {
             let hits: Vec<(u64, i64)> = book
                 .above
                 .range(..=(p, i64::MAX))
@@ -783,15 +799,12 @@ impl Index {
                 .collect();
             for key in hits {
                 if let Some(armed) = book.above.remove(&key) {
+                    left = true;
                     fire(book, key.1, &armed, &mut outcome);
                 }
             }
         }
-        if book
-            .below
-            .last_key_value()
-            .is_some_and(|((t, _), _)| *t >= p)
-        {
+        if book.max_below.is_some_and(|t| t >= p) {
             let hits: Vec<(u64, i64)> = book
                 .below
                 .range((p, i64::MIN)..)
@@ -800,6 +813,7 @@ impl Index {
                 .collect();
             for key in hits {
                 if let Some(armed) = book.below.remove(&key) {
+                    left = true;
                     fire(book, key.1, &armed, &mut outcome);
                 }
             }
@@ -818,12 +832,7 @@ impl Index {
                     } else {
                         Condition::Below
                     };
-                    let side = if p < target {
-                        &mut book.above
-                    } else {
-                        &mut book.below
-                    };
-                    side.insert((target, id), armed);
+                    book.watch(target, id, condition, armed);
                     if let Some(r) = book.repeating_alert_mut(id) {
                         r.side = condition;
                     }
@@ -870,7 +879,9 @@ impl Index {
                 }
             }
         }
-        book.refresh();
+        if left {
+            book.refresh();
+        }
         self.armed -= one_shots;
         // An emptied book stays, remembering its recent trades: an alert created a moment
         // before a trade that reaches the index only after it still catches up on it. (At most
