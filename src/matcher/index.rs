@@ -89,35 +89,49 @@ struct Repeating {
     state: RepeatState,
 }
 
+/// A symbol's alerts. The fields every trade reads come first, in this order (`repr(C)`), so
+/// that they share a few cache lines: with thousands of symbols, a book is rarely in cache when
+/// its next trade comes, and each line it touches is a wait.
+#[repr(C)]
 struct Book {
-    /// Fire when price >= target: keyed (target units, alert id).
-    above: BTreeMap<(u64, i64), Armed>,
-    /// Fire when price <= target.
-    below: BTreeMap<(u64, i64), Armed>,
-    /// Waiting for the first price to choose a side.
-    cross: Vec<(u64, i64, Armed)>,
     /// No `above` target is lower than `min_above` (u64::MAX when none), and no `below` target
     /// higher than `max_below`: a trade that fires nothing is decided from these two numbers,
     /// in the book itself, without walking either tree (each walk is a few cache misses).
     /// Every insert keeps them bounds (`watch`); `refresh` makes them exact after removals.
     min_above: u64,
     max_below: Option<u64>,
+    /// The repeating alerts' next events, copied from `repeating` by `refresh_repeats` so that
+    /// a trade that changes nothing for them does not read the box: the highest reset price
+    /// waiting for a fall, the lowest waiting for a rise, the earliest end of a cooldown
+    /// (`i64::MAX`: none).
+    max_reset_down: Option<u64>,
+    min_reset_up: u64,
+    cooled_at: i64,
+    /// Time of the oldest trade in `recent` (its front), kept here for the same reason.
+    oldest_recent: i64,
     /// The last trades on this symbol, so an alert armed a moment after its creation still sees
     /// the trades that arrived in between (its row is committed before it reaches the index).
     recent: VecDeque<(Price, i64, u64)>,
-    /// Time of the newest trade no longer in `recent` (i64::MIN: none forgotten yet).
-    forgotten_until: i64,
-    /// The symbol's repeating alerts, if it ever had one: boxed, so a book without costs a
+    /// The symbol's percent alerts, if it ever had one: boxed, so a book without costs a
     /// pointer and the fast path one check.
-    repeating: Option<Box<Repeats>>,
-    /// The symbol's percent alerts, if it ever had one (boxed, as `repeating`).
     percents: Option<Box<Percents>>,
     /// Alerts that expire, soonest first: `(expires_at, id, target units)`. An entry whose
     /// alert has left or was edited is skipped when it comes up.
     expiring: BinaryHeap<Reverse<(i64, i64, u64)>>,
+    /// Waiting for the first price to choose a side.
+    cross: Vec<(u64, i64, Armed)>,
+    /// The symbol's repeating alerts, if it ever had one (boxed, as `percents`).
+    repeating: Option<Box<Repeats>>,
+    /// Time of the newest trade no longer in `recent` (i64::MIN: none forgotten yet).
+    forgotten_until: i64,
+    /// Fire when price >= target: keyed (target units, alert id).
+    above: BTreeMap<(u64, i64), Armed>,
+    /// Fire when price <= target.
+    below: BTreeMap<(u64, i64), Armed>,
 }
 
 /// A symbol's repeating alerts.
+#[derive(Default)]
 struct Repeats {
     /// Every repeating alert's state, by id; while `Armed` it also sits in the book's `above`,
     /// `below` or `cross` like a one-shot alert.
@@ -127,52 +141,10 @@ struct Repeats {
     /// fall). A `cross` alert that fired on its first trade waits in both.
     reset_down: BTreeSet<(u64, i64)>,
     reset_up: BTreeSet<(u64, i64)>,
-    /// Highest `reset_down` and lowest `reset_up` price, for the fast path.
-    max_reset_down: Option<u64>,
-    min_reset_up: u64,
     /// Reset repeating alerts in their cooldown, earliest end first: `(until, id)`. An alert
     /// that leaves its cooldown early (removed, or edited) takes its entry with it, so edits
     /// cannot pile entries up.
     cooling: BTreeSet<(i64, i64)>,
-}
-
-impl Default for Repeats {
-    fn default() -> Self {
-        Self {
-            alerts: FxHashMap::default(),
-            reset_down: BTreeSet::new(),
-            reset_up: BTreeSet::new(),
-            max_reset_down: None,
-            min_reset_up: u64::MAX,
-            cooling: BTreeSet::new(),
-        }
-    }
-}
-
-impl Repeats {
-    fn refresh(&mut self) {
-        self.max_reset_down = self.reset_down.last().map(|(t, _)| *t);
-        self.min_reset_up = self.reset_up.first().map_or(u64::MAX, |(t, _)| *t);
-    }
-
-    /// Alerts a trade at `p` re-arms: waiting for a fall to `p` or below, and for a rise to it
-    /// or above. No allocation when there are none.
-    fn resets_at(&self, p: u64) -> (Vec<i64>, Vec<i64>) {
-        let down = if self.max_reset_down.is_some_and(|t| t >= p) {
-            self.reset_down
-                .range((p, i64::MIN)..)
-                .map(|k| k.1)
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let up = if self.min_reset_up <= p {
-            self.reset_up.range(..=(p, i64::MAX)).map(|k| k.1).collect()
-        } else {
-            Vec::new()
-        };
-        (down, up)
-    }
 }
 
 impl Default for Book {
@@ -183,6 +155,10 @@ impl Default for Book {
             cross: Vec::new(),
             min_above: u64::MAX,
             max_below: None,
+            max_reset_down: None,
+            min_reset_up: u64::MAX,
+            cooled_at: i64::MAX,
+            oldest_recent: i64::MIN,
             recent: VecDeque::new(),
             forgotten_until: i64::MIN,
             repeating: None,
@@ -201,8 +177,28 @@ impl Book {
         self.max_below = self.below.last_key_value().map(|((t, _), _)| *t);
     }
 
-    /// Whether `min_above` and `max_below` bound the trees (debug assertions check it).
-    fn bounds_hold(&self) -> bool {
+    /// Copies the repeating alerts' next events into the book. Every change to their reset
+    /// sets or cooldowns ends with it.
+    fn refresh_repeats(&mut self) {
+        (self.max_reset_down, self.min_reset_up, self.cooled_at) = self.repeat_events();
+    }
+
+    /// The repeating alerts' next events, read from their sets.
+    fn repeat_events(&self) -> (Option<u64>, u64, i64) {
+        let reps = self.repeats();
+        (
+            reps.and_then(|r| r.reset_down.last()).map(|(t, _)| *t),
+            reps.and_then(|r| r.reset_up.first())
+                .map_or(u64::MAX, |(t, _)| *t),
+            reps.and_then(|r| r.cooling.first())
+                .map_or(i64::MAX, |(t, _)| *t),
+        )
+    }
+
+    /// Whether the numbers kept for the fast path say what the collections hold: `min_above`
+    /// and `max_below` bound the trees, the repeating alerts' events and the oldest recent
+    /// trade are exact (debug assertions check it on every trade).
+    fn cached_hold(&self) -> bool {
         self.above
             .first_key_value()
             .is_none_or(|((t, _), _)| *t >= self.min_above)
@@ -210,6 +206,36 @@ impl Book {
                 .below
                 .last_key_value()
                 .is_none_or(|((t, _), _)| Some(*t) <= self.max_below)
+            && self.repeat_events() == (self.max_reset_down, self.min_reset_up, self.cooled_at)
+            && self
+                .recent
+                .front()
+                .is_none_or(|r| r.1 == self.oldest_recent)
+    }
+
+    /// Alerts a trade at `p` re-arms: waiting for a fall to `p` or below, and for a rise to it
+    /// or above. No allocation, and no look into `repeating`, when there are none.
+    fn resets_at(&self, p: u64) -> (Vec<i64>, Vec<i64>) {
+        let (Some(reps), true) = (
+            self.repeats(),
+            self.max_reset_down.is_some_and(|t| t >= p) || self.min_reset_up <= p,
+        ) else {
+            return (Vec::new(), Vec::new());
+        };
+        let down = if self.max_reset_down.is_some_and(|t| t >= p) {
+            reps.reset_down
+                .range((p, i64::MIN)..)
+                .map(|k| k.1)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let up = if self.min_reset_up <= p {
+            reps.reset_up.range(..=(p, i64::MAX)).map(|k| k.1).collect()
+        } else {
+            Vec::new()
+        };
+        (down, up)
     }
 
     fn repeats(&self) -> Option<&Repeats> {
@@ -275,9 +301,12 @@ impl Book {
                 if r.side != Condition::Above {
                     reps.reset_up.insert((r.state.reset_above, id));
                 }
-                reps.refresh();
+                self.refresh_repeats();
             }
-            RepeatPhase::Cooling { until } => drop(self.repeats_mut().cooling.insert((until, id))),
+            RepeatPhase::Cooling { until } => {
+                self.repeats_mut().cooling.insert((until, id));
+                self.refresh_repeats();
+            }
         }
     }
 
@@ -298,9 +327,12 @@ impl Book {
                     reps.reset_down.remove(&(low, id));
                 }
                 reps.reset_up.remove(&(r.state.reset_above, id));
-                reps.refresh();
+                self.refresh_repeats();
             }
-            (RepeatPhase::Cooling { until }, Some(reps)) => drop(reps.cooling.remove(&(until, id))),
+            (RepeatPhase::Cooling { until }, Some(reps)) => {
+                reps.cooling.remove(&(until, id));
+                self.refresh_repeats();
+            }
             (_, None) => {}
         }
     }
@@ -724,17 +756,17 @@ impl Index {
         let Some(book) = self.books.get_mut(symbol) else {
             return outcome;
         };
+        if book.recent.is_empty() {
+            book.oldest_recent = time;
+        }
         book.recent.push_back((price, time, trade));
         while book.recent.len() > RECENT_MAX
-            || (book.recent.len() > RECENT_MIN
-                && book
-                    .recent
-                    .front()
-                    .is_some_and(|(_, t, _)| *t < time - CATCH_UP_MS))
+            || (book.recent.len() > RECENT_MIN && book.oldest_recent < time - CATCH_UP_MS)
         {
             if let Some((_, t, _)) = book.recent.pop_front() {
                 book.forgotten_until = t;
             }
+            book.oldest_recent = book.recent.front().map_or(i64::MIN, |r| r.1);
         }
         let p = price.units();
         // Every trade before this one was applied: alerts that expired by its time leave
@@ -747,22 +779,25 @@ impl Index {
             self.armed -= book.expire_through(time, &mut outcome);
         }
         // Repeating alerts whose cooldown ended by this trade watch their target again.
-        if let Some(reps) = book.repeating.as_mut() {
-            let mut cooled = Vec::new();
-            while let Some(&(until, id)) = reps.cooling.first() {
-                if until > time {
-                    break;
+        if book.cooled_at <= time {
+            if let Some(reps) = book.repeating.as_mut() {
+                let mut cooled = Vec::new();
+                while let Some(&(until, id)) = reps.cooling.first() {
+                    if until > time {
+                        break;
+                    }
+                    reps.cooling.pop_first();
+                    // An entry leaves with its alert's cooldown (`unplace`), so it is always current.
+                    if let Some(r) = reps.alerts.get_mut(&id) {
+                        debug_assert_eq!(r.state.phase, RepeatPhase::Cooling { until });
+                        r.state.phase = RepeatPhase::Armed;
+                        cooled.push((id, *r));
+                    }
                 }
-                reps.cooling.pop_first();
-                // An entry leaves with its alert's cooldown (`unplace`), so it is always current.
-                if let Some(r) = reps.alerts.get_mut(&id) {
-                    debug_assert_eq!(r.state.phase, RepeatPhase::Cooling { until });
-                    r.state.phase = RepeatPhase::Armed;
-                    cooled.push((id, *r));
+                for (id, r) in cooled {
+                    book.watch(r.target, id, r.side, r.armed);
                 }
-            }
-            for (id, r) in cooled {
-                book.watch(r.target, id, r.side, r.armed);
+                book.refresh_repeats();
             }
         }
         // A repeating alert stays in the index after a fire; a one-shot alert leaves it.
@@ -787,7 +822,7 @@ impl Index {
             }
         };
 
-        debug_assert!(book.bounds_hold());
+        debug_assert!(book.cached_hold());
         // Whether alerts left `above` or `below` (a one-shot fire, or a repeating alert's).
         let mut left = false;
         if book.min_above <= p {
@@ -846,13 +881,12 @@ impl Index {
         }
         // Fired repeating alerts past their reset price re-arm. (None fired by this trade
         // is: a reset price is strictly on the other side of the target.)
-        if let Some((down, up)) = book.repeats().map(|reps| reps.resets_at(p)) {
-            for id in down {
-                book.reset(id, Condition::Above, time, trade, &mut outcome);
-            }
-            for id in up {
-                book.reset(id, Condition::Below, time, trade, &mut outcome);
-            }
+        let (down, up) = book.resets_at(p);
+        for id in down {
+            book.reset(id, Condition::Above, time, trade, &mut outcome);
+        }
+        for id in up {
+            book.reset(id, Condition::Below, time, trade, &mut outcome);
         }
         let percent_fires = book
             .percents

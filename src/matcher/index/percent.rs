@@ -87,9 +87,16 @@ impl PercentAlert {
     }
 }
 
-/// The alerts that share one window length, and that window's extremes.
+/// The alerts that share one window length, and that window's extremes. The fields every
+/// trade reads come first (`repr(C)`), to share as few cache lines as they can.
+#[repr(C)]
 struct Window {
     ms: i64,
+    /// The smallest percentage in `up` and in `down`, and the earliest end of a cooldown
+    /// (`i64::MAX`: none), for the fast path (`refresh` keeps them).
+    min_up: Option<u64>,
+    min_down: Option<u64>,
+    cooled_at: i64,
     /// Trades of the last `ms`, prices increasing from the front (the front is the low)...
     lows: VecDeque<(i64, u64)>,
     /// ...and decreasing (the front is the high).
@@ -99,9 +106,6 @@ struct Window {
     /// Grown-up alerts that may fire, by (percent units, id): those watching a rise, a fall.
     up: BTreeSet<(u64, i64)>,
     down: BTreeSet<(u64, i64)>,
-    /// The smallest percentage in `up` and in `down`, for the fast path.
-    min_up: Option<u64>,
-    min_down: Option<u64>,
     /// Grown-up alerts in a cooldown: `(until, id)`. An alert that leaves early (removed,
     /// edited, or fired) takes its entry with it.
     cooling: BTreeSet<(i64, i64)>,
@@ -120,6 +124,7 @@ impl Window {
             down: BTreeSet::new(),
             min_up: None,
             min_down: None,
+            cooled_at: i64::MAX,
             cooling: BTreeSet::new(),
             count: 0,
         };
@@ -151,6 +156,7 @@ impl Window {
         let key = (a.rule.percent.units(), id);
         if a.state.cooling_until > time {
             self.cooling.insert((a.state.cooling_until, id));
+            self.refresh();
             return;
         }
         if a.watches_up() {
@@ -172,8 +178,16 @@ impl Window {
     }
 
     fn refresh(&mut self) {
-        self.min_up = self.up.first().map(|k| k.0);
-        self.min_down = self.down.first().map(|k| k.0);
+        (self.min_up, self.min_down, self.cooled_at) = self.fast_path();
+    }
+
+    /// What `refresh` sets, read from the sets.
+    fn fast_path(&self) -> (Option<u64>, Option<u64>, i64) {
+        (
+            self.up.first().map(|k| k.0),
+            self.down.first().map(|k| k.0),
+            self.cooling.first().map_or(i64::MAX, |c| c.0),
+        )
     }
 
     /// Heap bytes, roughly: the queues and the sets.
@@ -194,10 +208,12 @@ pub struct PercentFire {
     pub reference: u64,
 }
 
+/// A symbol's percent alerts; `windows` first, which every trade reads (`repr(C)`).
 #[derive(Default)]
+#[repr(C)]
 pub struct Percents {
-    alerts: FxHashMap<i64, PercentAlert>,
     windows: Vec<Window>,
+    alerts: FxHashMap<i64, PercentAlert>,
 }
 
 impl Percents {
@@ -308,18 +324,26 @@ impl Percents {
                 i += 1;
             }
             // Cooled grown-up alerts may fire again.
-            while let Some(&(until, id)) = w.cooling.first() {
-                if until > time {
-                    break;
-                }
-                w.cooling.pop_first();
-                // An entry leaves with its alert (`unplace`), so it is always current.
-                if let Some(&a) = self.alerts.get(&id) {
-                    debug_assert_eq!(a.state.cooling_until, until);
-                    if time.saturating_sub(w.ms) > a.state.start {
-                        w.place(id, &a, time);
+            debug_assert_eq!(
+                (w.min_up, w.min_down, w.cooled_at),
+                w.fast_path(),
+                "stale fast path"
+            );
+            if w.cooled_at <= time {
+                while let Some(&(until, id)) = w.cooling.first() {
+                    if until > time {
+                        break;
+                    }
+                    w.cooling.pop_first();
+                    // An entry leaves with its alert (`unplace`), so it is always current.
+                    if let Some(&a) = self.alerts.get(&id) {
+                        debug_assert_eq!(a.state.cooling_until, until);
+                        if time.saturating_sub(w.ms) > a.state.start {
+                            w.place(id, &a, time);
+                        }
                     }
                 }
+                w.refresh();
             }
             // Grown-up alerts, measured from the shared window; the smallest percentage first
             // (usually the only check).
