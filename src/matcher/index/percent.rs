@@ -88,14 +88,14 @@ impl PercentAlert {
 }
 
 /// The alerts that share one window length, and that window's extremes. The fields every
-/// trade reads come first (`repr(C)`), to share as few cache lines as they can.
-#[repr(C)]
+/// trade reads come first (`repr(C)`), in the first two cache lines (`align(64)`).
+#[repr(C, align(64))]
 struct Window {
     ms: i64,
-    /// The smallest percentage in `up` and in `down`, and the earliest end of a cooldown
-    /// (`i64::MAX`: none), for the fast path (`refresh` keeps them).
-    min_up: Option<u64>,
-    min_down: Option<u64>,
+    /// The smallest percentage in `up` and in `down` (`u64::MAX`: none), and the earliest end
+    /// of a cooldown (`i64::MAX`: none), for the fast path (`refresh` keeps them).
+    min_up: u64,
+    min_down: u64,
     cooled_at: i64,
     /// Trades of the last `ms`, prices increasing from the front (the front is the low)...
     lows: VecDeque<(i64, u64)>,
@@ -122,8 +122,8 @@ impl Window {
             young: Vec::new(),
             up: BTreeSet::new(),
             down: BTreeSet::new(),
-            min_up: None,
-            min_down: None,
+            min_up: u64::MAX,
+            min_down: u64::MAX,
             cooled_at: i64::MAX,
             cooling: BTreeSet::new(),
             count: 0,
@@ -182,10 +182,10 @@ impl Window {
     }
 
     /// What `refresh` sets, read from the sets.
-    fn fast_path(&self) -> (Option<u64>, Option<u64>, i64) {
+    fn fast_path(&self) -> (u64, u64, i64) {
         (
-            self.up.first().map(|k| k.0),
-            self.down.first().map(|k| k.0),
+            self.up.first().map_or(u64::MAX, |k| k.0),
+            self.down.first().map_or(u64::MAX, |k| k.0),
             self.cooling.first().map_or(i64::MAX, |c| c.0),
         )
     }
@@ -350,10 +350,8 @@ impl Percents {
             let (Some(&(_, low)), Some(&(_, high))) = (w.lows.front(), w.highs.front()) else {
                 continue;
             };
-            let up_hit = w.min_up.is_some_and(|pct| Move::units_up(pct, low, price));
-            let down_hit = w
-                .min_down
-                .is_some_and(|pct| Move::units_down(pct, high, price));
+            let up_hit = w.min_up != u64::MAX && Move::units_up(w.min_up, low, price);
+            let down_hit = w.min_down != u64::MAX && Move::units_down(w.min_down, high, price);
             if !up_hit && !down_hit {
                 continue;
             }
