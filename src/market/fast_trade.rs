@@ -26,6 +26,13 @@ const STOPS: [bool; 256] = {
     stops
 };
 
+/// A string's printable ASCII, from just after its opening quote to just before its closing
+/// one; `None` if a byte the reader leaves to serde_json comes first.
+fn quoted(rest: &[u8]) -> Option<&[u8]> {
+    let len = rest.iter().position(|&c| STOPS[usize::from(c)])?;
+    (rest[len] == b'"').then(|| &rest[..len])
+}
+
 struct Reader<'a> {
     bytes: &'a [u8],
     at: usize,
@@ -50,13 +57,9 @@ impl<'a> Reader<'a> {
     /// A string of printable ASCII without escapes; its bytes are borrowed.
     fn string(&mut self) -> Option<&'a [u8]> {
         self.eat(b'"')?;
-        let rest = &self.bytes[self.at..];
-        let len = rest.iter().position(|&c| STOPS[usize::from(c)])?;
-        if rest[len] != b'"' {
-            return None;
-        }
-        self.at += len + 1;
-        Some(&rest[..len])
+        let text = quoted(&self.bytes[self.at..])?;
+        self.at += text.len() + 1;
+        Some(text)
     }
 
     /// A number's text: `-?digits(.digits)?([eE][+-]?digits)?`, without a leading zero before
@@ -138,9 +141,8 @@ impl<'a> Exact<'a> {
     /// A string's printable ASCII up to its closing quote (its opening one is in the fixed
     /// text before it).
     fn string(&mut self) -> Option<&'a [u8]> {
-        let len = self.rest.iter().position(|&c| STOPS[usize::from(c)])?;
-        let (text, rest) = self.rest.split_at(len);
-        self.rest = rest.strip_prefix(b"\"")?;
+        let text = quoted(self.rest)?;
+        self.rest = &self.rest[text.len() + 1..];
         Some(text)
     }
 
