@@ -216,13 +216,12 @@ impl Book {
     /// Alerts a trade at `p` re-arms: waiting for a fall to `p` or below, and for a rise to it
     /// or above. No allocation, and no look into `repeating`, when there are none.
     fn resets_at(&self, p: u64) -> (Vec<i64>, Vec<i64>) {
-        let (Some(reps), true) = (
-            self.repeats(),
-            self.max_reset_down.is_some_and(|t| t >= p) || self.min_reset_up <= p,
-        ) else {
+        let down_due = self.max_reset_down.is_some_and(|t| t >= p);
+        let up_due = self.min_reset_up <= p;
+        let Some(reps) = self.repeats().filter(|_| down_due || up_due) else {
             return (Vec::new(), Vec::new());
         };
-        let down = if self.max_reset_down.is_some_and(|t| t >= p) {
+        let down = if down_due {
             reps.reset_down
                 .range((p, i64::MIN)..)
                 .map(|k| k.1)
@@ -230,7 +229,7 @@ impl Book {
         } else {
             Vec::new()
         };
-        let up = if self.min_reset_up <= p {
+        let up = if up_due {
             reps.reset_up.range(..=(p, i64::MAX)).map(|k| k.1).collect()
         } else {
             Vec::new()
